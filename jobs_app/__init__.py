@@ -1,0 +1,25 @@
+"""jobs_app: durable, retryable background jobs on RQ.
+
+from jobs_app import job_handler, Backoff
+
+@job_handler("email.send", queue="email", attempts=5, backoff=Backoff.exponential(delay=2))
+def send_email(to, subject, body): ...
+
+send_email.enqueue("a@example.com", "Hi", "Welcome")
+"""
+
+from .exceptions import HandlerNotFound, JobsAppError, JobTimeout, PermanentError, TransientError
+from .policy import Backoff
+from .registry import Handler, get_handler, job_handler
+
+__all__ = [
+    "Backoff",
+    "Handler",
+    "HandlerNotFound",
+    "JobTimeout",
+    "JobsAppError",
+    "PermanentError",
+    "TransientError",
+    "get_handler",
+    "job_handler",
+]

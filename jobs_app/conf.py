@@ -1,0 +1,30 @@
+"""The one place jobs_app reads its settings, lazily, so `override_settings` works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Largest JSON payload (arguments) a job may carry, in bytes.
+    "MAX_PAYLOAD_BYTES": 1024 * 1024,
+    # Dotted paths of plain django-rq functions that jobs_app's workers may also run.
+    "ALLOWED_RQ_FUNCTIONS": (),
+    # Seconds RQ keeps the entry of a job whose work horse died (the database keeps the history).
+    "RQ_FAILURE_TTL": 7 * 24 * 3600,
+    # Seconds RQ's job timeout exceeds the handler's, so that recording an attempt is never cut short.
+    "TIMEOUT_MARGIN": 30,
+}
+
+
+class AppSettings:
+    """`app_settings.NAME` reads `settings.JOBS_APP["NAME"]`, falling back to the default."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"jobs_app has no setting {name!r}")
+        return getattr(settings, "JOBS_APP", {}).get(name, DEFAULTS[name])
+
+
+app_settings = AppSettings()

@@ -1,0 +1,27 @@
+"""The exceptions jobs_app raises, and the two that handlers raise to steer retries."""
+
+from __future__ import annotations
+
+
+class JobsAppError(Exception):
+    """Base class of every jobs_app exception."""
+
+
+class PermanentError(JobsAppError):
+    """Raise from a handler when retrying cannot help: the job goes `dead` at once."""
+
+
+class TransientError(JobsAppError):
+    """Raise from a handler to ask for a retry, even where `give_up_on` would match."""
+
+
+class HandlerNotFound(JobsAppError, LookupError):
+    """No handler is registered under a job's name."""
+
+
+class JobTimeout(JobsAppError):
+    """A handler ran past its timeout; the attempt fails and the retry policy applies."""
+
+
+class ForbiddenJobFunction(JobsAppError):
+    """An RQ job names a callable that workers must not import (only jobs_app's entry point is allowed)."""

@@ -1,0 +1,128 @@
+"""The system of record: one `Job` row per job, one `JobAttempt` row per attempt."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .states import RETRYABLE, RUNNABLE, UNFINISHED, Priority, State
+
+
+class JobQuerySet(models.QuerySet):
+    def runnable(self) -> JobQuerySet:
+        return self.filter(state__in=RUNNABLE)
+
+    def unfinished(self) -> JobQuerySet:
+        return self.filter(state__in=UNFINISHED)
+
+    def retryable(self) -> JobQuerySet:
+        return self.filter(state__in=RETRYABLE)
+
+    def failed(self) -> JobQuerySet:
+        """Failed and dead jobs: the ones an operator looks at."""
+        return self.filter(state__in=(State.FAILED, State.DEAD))
+
+
+class Job(models.Model):
+    State = State
+    Priority = Priority
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text=_("Also the RQ job id."))
+    handler = models.CharField(_("handler"), max_length=200)
+    queue = models.CharField(_("queue"), max_length=100)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    args = models.JSONField(_("arguments"), default=list, blank=True)
+    kwargs = models.JSONField(_("keyword arguments"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.QUEUED)
+
+    attempts = models.PositiveIntegerField(_("attempts"), default=0, help_text=_("Attempts made in this cycle."))
+    max_attempts = models.PositiveIntegerField(_("max attempts"), default=3)
+    backoff = models.JSONField(_("backoff"), default=dict)
+    timeout = models.FloatField(_("timeout (s)"), null=True, blank=True, help_text=_("Empty: the queue's."))
+    cycle = models.PositiveIntegerField(_("cycle"), default=1, help_text=_("1, then one more per re-run."))
+    auto_retries = models.PositiveIntegerField(_("auto-retries"), default=0, help_text=_("Re-runs by the sweeper."))
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    scheduled_for = models.DateTimeField(_("scheduled for"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+
+    error_type = models.CharField(_("error type"), max_length=200, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    traceback = models.TextField(_("traceback"), blank=True)
+    result = models.JSONField(_("result"), null=True, blank=True)
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    progress_message = models.CharField(_("progress message"), max_length=200, blank=True)
+
+    # NULL, not "", means no key, so the partial unique constraint below never sees it.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200, null=True, blank=True)  # noqa: DJ001
+    worker_name = models.CharField(_("worker"), max_length=200, blank=True)
+    needs_push = models.BooleanField(
+        _("needs push"), default=False, help_text=_("Redis could not be reached when it was enqueued.")
+    )
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("job")
+        verbose_name_plural = _("jobs")
+        ordering = ("-created_at",)
+        permissions = [
+            ("retry_job", _("Can retry jobs")),
+            ("cancel_job", _("Can cancel jobs")),
+        ]
+        indexes = [
+            models.Index(fields=["state", "-failed_at"], name="jobs_state_failed_at"),
+            models.Index(fields=["queue", "state"], name="jobs_queue_state"),
+            models.Index(fields=["handler", "state"], name="jobs_handler_state"),
+            models.Index(fields=["state", "scheduled_for"], name="jobs_state_scheduled_for"),
+            models.Index(fields=["-created_at"], name="jobs_created_at"),
+        ]
+        constraints = [
+            # At most one unfinished job holds a key: a second enqueue returns the first job.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False) & Q(state__in=sorted(UNFINISHED)),
+                name="jobs_unique_unfinished_idempotency_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.handler}:{self.pk}"
+
+    @property
+    def label(self) -> str:
+        """`handler:id`, as the log lines say it."""
+        return str(self)
+
+
+class JobAttempt(models.Model):
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history", verbose_name=_("job"))
+    cycle = models.PositiveIntegerField(_("cycle"))
+    number = models.PositiveIntegerField(_("attempt"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    duration = models.DurationField(_("duration"))
+    outcome = models.CharField(_("outcome"), max_length=16, choices=Outcome.choices)
+    error_type = models.CharField(_("error type"), max_length=200, blank=True)
+    error_message = models.TextField(_("error message"), blank=True)
+    traceback = models.TextField(_("traceback"), blank=True)
+    worker_name = models.CharField(_("worker"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
+        ordering = ("job", "cycle", "number")
+        indexes = [models.Index(fields=["finished_at", "outcome"], name="jobs_attempt_finished")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} cycle {self.cycle} attempt {self.number}: {self.outcome}"

@@ -1,0 +1,124 @@
+"""Backoff and the retry-or-give-up decision: pure functions, no database, no Redis."""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from .exceptions import PermanentError, TransientError
+
+Seconds = int | float | timedelta
+
+# 2**64 seconds is far past any cap; larger exponents would overflow a float.
+_MAX_EXPONENT = 64
+
+
+def to_seconds(value: Seconds, *, name: str) -> float:
+    """Seconds as a float from a number or a timedelta; a clear error for anything else."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TypeError(f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}")
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite, non-negative number of seconds, got {value!r}")
+    return seconds
+
+
+class BackoffKind(enum.StrEnum):
+    EXPONENTIAL = "exponential"
+    FIXED = "fixed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backoff:
+    """How long to wait before the next attempt. Build it with `exponential()` or `fixed()`."""
+
+    kind: BackoffKind
+    delay: float
+    max_delay: float | None = None
+    jitter: bool = False
+
+    @classmethod
+    def exponential(cls, delay: Seconds = 1, max_delay: Seconds | None = None, jitter: bool = False) -> Backoff:
+        """Wait delay·2^(n-1) seconds after attempt n, capped at `max_delay`.
+
+        With `jitter`, each wait is drawn between half and all of that, so that
+        jobs that failed together do not come back together.
+        """
+        return cls(
+            kind=BackoffKind.EXPONENTIAL,
+            delay=to_seconds(delay, name="delay"),
+            max_delay=None if max_delay is None else to_seconds(max_delay, name="max_delay"),
+            jitter=bool(jitter),
+        )
+
+    @classmethod
+    def fixed(cls, delay: Seconds) -> Backoff:
+        """Wait the same `delay` after every attempt."""
+        return cls(kind=BackoffKind.FIXED, delay=to_seconds(delay, name="delay"))
+
+    def seconds_after(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait after attempt `attempt` (1-based) failed, before the next one."""
+        if attempt < 1:
+            raise ValueError(f"attempt is 1-based, got {attempt}")
+        wait = self.delay
+        if self.kind == BackoffKind.EXPONENTIAL:
+            wait = self.delay * 2.0 ** min(attempt - 1, _MAX_EXPONENT)
+        if self.max_delay is not None:
+            wait = min(wait, self.max_delay)
+        if self.jitter:
+            wait *= (rng or random).uniform(0.5, 1.0)
+        return wait
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "delay": self.delay, "max_delay": self.max_delay, "jitter": self.jitter}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Backoff:
+        return cls(
+            kind=BackoffKind(data["kind"]),
+            delay=float(data["delay"]),
+            max_delay=None if data.get("max_delay") is None else float(data["max_delay"]),
+            jitter=bool(data.get("jitter", False)),
+        )
+
+
+class Verdict(enum.StrEnum):
+    RETRY = "retry"  # another attempt after `delay` seconds
+    FAIL = "fail"  # attempts used up: `failed`, which the sweeper may re-run later
+    GIVE_UP = "give_up"  # retrying cannot help: `dead`
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryDecision:
+    verdict: Verdict
+    delay: float = 0.0
+
+
+def decide(
+    *,
+    attempt: int,
+    max_attempts: int,
+    backoff: Backoff,
+    error: BaseException,
+    give_up_on: tuple[type[BaseException], ...] = (),
+    rng: random.Random | None = None,
+) -> RetryDecision:
+    """What follows a failed attempt: retry after a delay, fail, or give up.
+
+    `PermanentError` and the `give_up_on` classes give up at once; `TransientError`
+    always retries while attempts remain, whatever `give_up_on` says.
+    """
+    if isinstance(error, PermanentError) or (
+        give_up_on and isinstance(error, give_up_on) and not isinstance(error, TransientError)
+    ):
+        return RetryDecision(verdict=Verdict.GIVE_UP)
+    if attempt < max_attempts:
+        return RetryDecision(verdict=Verdict.RETRY, delay=backoff.seconds_after(attempt, rng))
+    return RetryDecision(verdict=Verdict.FAIL)

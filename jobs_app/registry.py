@@ -1,0 +1,210 @@
+"""`@job_handler`: declare a handler and its options once; look handlers up by name."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import autodiscover_modules
+
+from .exceptions import HandlerNotFound
+from .policy import Backoff, Seconds, to_seconds
+from .states import Priority
+
+if TYPE_CHECKING:
+    from .models import Job
+
+_registry: dict[str, Handler] = {}
+
+# The per-enqueue options `Handler.using()` accepts.
+USING_OPTIONS = frozenset({"queue", "priority", "attempts", "backoff", "timeout", "delay", "at", "idempotency_key"})
+# The options `@job_handler` accepts: they hold on every enqueue.
+DECORATOR_OPTIONS = frozenset(
+    {"queue", "priority", "attempts", "backoff", "timeout", "give_up_on", "on_retry", "on_failure", "takes_context"}
+)
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+
+
+class Handler:
+    """A registered job handler.
+
+    Call it to run the function inline; `.enqueue(...)` records a job and runs it on a
+    worker with the handler's options; `.using(...)` returns a copy with some options changed.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str,
+        queue: str = "default",
+        priority: str = Priority.NORMAL,
+        attempts: int = 3,
+        backoff: Backoff | None = None,
+        timeout: Seconds | None = None,
+        give_up_on: Iterable[type[BaseException]] = (),
+        on_retry: Callable[[Job, BaseException], Any] | None = None,
+        on_failure: Callable[[Job, BaseException], Any] | None = None,
+        takes_context: bool = False,
+        delay: Seconds | None = None,
+        at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"@job_handler must decorate a function, not {type(func).__name__}")
+        if not isinstance(name, str) or not name.strip():
+            raise TypeError("a job handler needs a non-empty name, for example @job_handler('email.send')")
+        if not isinstance(queue, str) or not queue:
+            raise TypeError(f"{name}: queue must be a queue name from RQ_QUEUES, got {queue!r}")
+        if priority not in Priority.values:
+            raise ValueError(f"{name}: priority must be one of {', '.join(Priority.values)}, got {priority!r}")
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"{name}: attempts must be a whole number of at least 1, got {attempts!r}")
+        if backoff is None:
+            backoff = Backoff.exponential(delay=1)
+        if not isinstance(backoff, Backoff):
+            raise TypeError(f"{name}: backoff must be Backoff.exponential(...) or Backoff.fixed(...)")
+        give_up_on = tuple(give_up_on)
+        if not all(isinstance(cls, type) and issubclass(cls, BaseException) for cls in give_up_on):
+            raise TypeError(f"{name}: give_up_on must be a tuple of exception classes, got {give_up_on!r}")
+        for hook_name, hook in (("on_retry", on_retry), ("on_failure", on_failure)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name}: {hook_name} must be callable(job, exc), got {hook!r}")
+        if delay is not None and at is not None:
+            raise TypeError(f"{name}: give delay= or at=, not both")
+        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
+            raise ValueError(f"{name}: at= must be a timezone-aware datetime, got {at!r}")
+        if idempotency_key is not None and (
+            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH
+        ):
+            raise ValueError(
+                f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+            )
+
+        self.func = func
+        self.name = name
+        self.queue = queue
+        self.priority = Priority(priority)
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = None if timeout is None else to_seconds(timeout, name=f"{name}: timeout")
+        if self.timeout == 0:
+            raise ValueError(f"{name}: timeout must be more than 0 seconds")
+        self.give_up_on = give_up_on
+        self.on_retry = on_retry
+        self.on_failure = on_failure
+        self.takes_context = bool(takes_context)
+        self.delay = None if delay is None else to_seconds(delay, name=f"{name}: delay")
+        self.at = at
+        self.idempotency_key = idempotency_key
+        functools.update_wrapper(self, func)
+
+    def _options(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "queue": self.queue,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "backoff": self.backoff,
+            "timeout": self.timeout,
+            "give_up_on": self.give_up_on,
+            "on_retry": self.on_retry,
+            "on_failure": self.on_failure,
+            "takes_context": self.takes_context,
+            "delay": self.delay,
+            "at": self.at,
+            "idempotency_key": self.idempotency_key,
+        }
+
+    def using(self, **options: Any) -> Handler:
+        """A copy of this handler with some options changed, for one or more enqueues.
+
+        Accepts queue, priority, attempts, backoff, timeout, delay, at and idempotency_key.
+        """
+        unknown = sorted(set(options) - USING_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"{self.name}.using() got unknown option(s) {', '.join(unknown)}; "
+                f"it accepts {', '.join(sorted(USING_OPTIONS))}"
+            )
+        merged = self._options()
+        if "delay" in options:
+            merged["at"] = None
+        if "at" in options:
+            merged["delay"] = None
+        merged.update(options)
+        return Handler(self.func, **merged)
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job:
+        """Record a job for this handler and push it to RQ when the transaction commits."""
+        from .services import enqueue
+
+        return enqueue(self, args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the handler inline, in this process, with no record and no retries."""
+        if self.takes_context:
+            from .runner import InlineContext
+
+            return self.func(InlineContext(), *args, **kwargs)
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Handler {self.name} queue={self.queue}>"
+
+
+def job_handler(name: str, **options: Any) -> Callable[[Callable[..., Any]], Handler]:
+    """Register the decorated function as the handler of jobs called `name`.
+
+    Options: queue, priority, attempts, backoff, timeout, give_up_on, on_retry,
+    on_failure, takes_context. They apply on every enqueue.
+    """
+    unknown = sorted(set(options) - DECORATOR_OPTIONS)
+    if unknown:
+        raise TypeError(f"@job_handler({name!r}) got unknown option(s): {', '.join(unknown)}")
+
+    def decorator(func: Callable[..., Any]) -> Handler:
+        handler = Handler(func, name=name, **options)
+        register(handler)
+        return handler
+
+    return decorator
+
+
+def _origin(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def register(handler: Handler) -> None:
+    """Add a handler to the registry; a second function under one name is a setup error."""
+    existing = _registry.get(handler.name)
+    if existing is not None and _origin(existing.func) != _origin(handler.func):
+        raise ImproperlyConfigured(
+            f"Two job handlers are named {handler.name!r}: {_origin(existing.func)} and "
+            f"{_origin(handler.func)}. Give one of them another name."
+        )
+    _registry[handler.name] = handler
+
+
+def get_handler(name: str) -> Handler:
+    """The handler registered under `name`; `HandlerNotFound` if there is none."""
+    try:
+        return _registry[name]
+    except KeyError:
+        raise HandlerNotFound(
+            f"No job handler is registered under {name!r}. Is its app in INSTALLED_APPS, "
+            "and the function decorated with @job_handler in the app's handlers.py?"
+        ) from None
+
+
+def all_handlers() -> dict[str, Handler]:
+    """Every registered handler by name."""
+    return dict(_registry)
+
+
+def autodiscover() -> None:
+    """Import every installed app's `handlers.py`, the way the admin imports `admin.py`."""
+    autodiscover_modules("handlers")

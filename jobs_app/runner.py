@@ -1,0 +1,154 @@
+"""What a worker executes for one attempt of one job.
+
+RQ calls `execute(job_id)`; everything else comes from the `Job` row and the
+handler registered under its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+import time
+import traceback as traceback_module
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import close_old_connections
+from django.utils import timezone
+from rq import get_current_job
+from rq.job import Retry
+from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
+
+from . import services, transport
+from .exceptions import JobTimeout
+from .models import Job
+from .payload import encode_result
+from .policy import Backoff, RetryDecision, Verdict, decide
+from .registry import Handler, get_handler
+from .states import State
+
+logger = logging.getLogger("jobs_app")
+
+# RQ checks `retry.max` against its own count; the database decides, so RQ never stops us.
+_UNLIMITED = sys.maxsize
+
+
+class JobContext:
+    """What a `takes_context=True` handler gets as its first argument."""
+
+    def __init__(self, job: Job | None, attempt: int) -> None:
+        self.job = job
+        self.attempt = attempt
+
+    def set_progress(self, percent: int, message: str = "") -> None:
+        """Record progress (0-100) on the job's row, for the admin and the API."""
+        services.set_progress(self.job, percent, message)
+
+
+class InlineContext(JobContext):
+    """The context of a plain, inline call: no row, so progress goes nowhere."""
+
+    def __init__(self) -> None:
+        super().__init__(job=None, attempt=1)
+
+    def set_progress(self, percent: int, message: str = "") -> None:
+        pass
+
+
+def execute(job_id: str) -> Retry | None:
+    """RQ's entry point: run one attempt of the job `job_id`.
+
+    Returns `None` when the attempt is over for RQ, or an RQ `Retry` to have RQ
+    deliver the job again after the backoff.
+    """
+    close_old_connections()
+    try:
+        job = Job.objects.filter(pk=uuid.UUID(str(job_id))).first()
+    except ValueError:
+        job = None
+    if job is None:
+        logger.warning("Skipped: RQ job %s has no Job row", job_id)
+        return None
+
+    if job.state == State.SCHEDULED and job.scheduled_for and job.scheduled_for > timezone.now():
+        # Delivered early (clock skew between hosts, a duplicate push): put it back.
+        wait = (job.scheduled_for - timezone.now()).total_seconds()
+        logger.info("Deferred: %s is scheduled for %s", job.label, job.scheduled_for.isoformat())
+        return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))
+
+    current = get_current_job()
+    if not services.claim(job, worker_name=current.worker_name if current else ""):
+        logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", job.label, job.state)
+        return None
+    return _run_attempt(job)
+
+
+def _run_attempt(job: Job) -> Retry | None:
+    progress = f"attempt {job.attempts}/{job.max_attempts}"
+    logger.info("Processing: %s (%s)", job.label, progress)
+    started_at = timezone.now()
+    clock = time.monotonic()
+    handler: Handler | None = None
+    try:
+        handler = get_handler(job.handler)
+        value = _call_with_timeout(handler, job)
+        result = encode_result(job.handler, value)
+    except Exception as error:
+        elapsed_ms = round((time.monotonic() - clock) * 1000)
+        logger.warning("Failed: %s after %dms (%s) - %s", job.label, elapsed_ms, progress, error)
+        return _after_failure(job, handler, error, started_at)
+    elapsed_ms = round((time.monotonic() - clock) * 1000)
+    services.record_success(job, started_at=started_at, result=result)
+    logger.info("Succeeded: %s after %dms (%s)", job.label, elapsed_ms, progress)
+    return None
+
+
+def _call_with_timeout(handler: Handler, job: Job) -> Any:
+    args = list(job.args)
+    if handler.takes_context:
+        args.insert(0, JobContext(job, job.attempts))
+    timeout = transport.handler_timeout(job.queue, job.timeout)
+    # SIGALRM where we can (the worker's main thread); a timer thread elsewhere.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    death_penalty = UnixSignalDeathPenalty if on_main_thread else TimerDeathPenalty
+    with death_penalty(timeout, JobTimeout, job_id=str(job.pk)):
+        return handler.func(*args, **job.kwargs)
+
+
+def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at) -> Retry | None:
+    if handler is None:
+        # HandlerNotFound: nothing can ever run this job, so retrying cannot help.
+        decision = RetryDecision(verdict=Verdict.GIVE_UP)
+    else:
+        decision = decide(
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            backoff=Backoff.from_dict(job.backoff),
+            error=error,
+            give_up_on=handler.give_up_on,
+        )
+    services.record_failure(
+        job,
+        started_at=started_at,
+        error=error,
+        traceback="".join(traceback_module.format_exception(error)),
+        decision=decision,
+    )
+    if decision.verdict == Verdict.RETRY:
+        _call_hook(handler.on_retry, "on_retry", job, error)
+        return Retry(max=_UNLIMITED, interval=math.ceil(decision.delay))
+    if handler is not None:
+        _call_hook(handler.on_failure, "on_failure", job, error)
+    return None
+
+
+def _call_hook(hook: Callable[[Job, BaseException], Any] | None, name: str, job: Job, error: BaseException) -> None:
+    if hook is None:
+        return
+    try:
+        hook(job, error)
+    except Exception:
+        logger.exception("The %s hook of %s raised; the job is unaffected", name, job.label)

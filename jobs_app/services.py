@@ -1,0 +1,269 @@
+"""Every change of a job's state goes through here: enqueue, claim, record an attempt, re-run.
+
+The worker, the admin, the API and the sweeper all call these functions; none of
+them writes a `Job` row by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+from redis import RedisError
+
+from . import transport
+from .models import Job, JobAttempt
+from .payload import encode_arguments
+from .policy import RetryDecision, Verdict
+from .signals import job_dead
+from .states import RETRYABLE, RUNNABLE, State
+
+if TYPE_CHECKING:
+    from .registry import Handler
+
+logger = logging.getLogger("jobs_app")
+
+RERUN_BATCH_SIZE = 1000
+_MAX_MESSAGE_LENGTH = 10_000
+_MAX_TRACEBACK_LENGTH = 50_000
+
+
+def dispatch_of(job: Job) -> transport.Dispatch:
+    return transport.Dispatch(
+        job_id=str(job.pk),
+        handler=job.handler,
+        queue=job.queue,
+        priority=job.priority,
+        timeout=job.timeout,
+        run_at=job.scheduled_for if job.state == State.SCHEDULED else None,
+    )
+
+
+def push_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
+    """Push jobs to RQ once the current transaction commits (at once outside one).
+
+    If Redis cannot be reached, the rows are marked `needs_push` for the sweeper's
+    repair and the caller carries on: no exception reaches the request.
+    """
+
+    def push() -> None:
+        try:
+            transport.push(dispatches)
+        except RedisError as error:
+            logger.error(
+                "Could not push %d job(s) to Redis (%s); they are kept and will be pushed by the sweeper's repair",
+                len(dispatches),
+                error,
+            )
+            Job.objects.filter(pk__in=[dispatch.job_id for dispatch in dispatches]).update(needs_push=True)
+
+    transaction.on_commit(push, robust=True)
+
+
+def enqueue(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Job:
+    """Record a job for `handler` in the caller's transaction; push it to RQ on commit."""
+    transport.queue_config(handler.queue)
+    job_args, job_kwargs = encode_arguments(handler.name, args, kwargs)
+    now = timezone.now()
+    run_at = handler.at
+    if handler.delay:
+        run_at = now + timedelta(seconds=handler.delay)
+    job = Job(
+        handler=handler.name,
+        queue=handler.queue,
+        priority=handler.priority,
+        args=job_args,
+        kwargs=job_kwargs,
+        state=State.SCHEDULED if run_at is not None and run_at > now else State.QUEUED,
+        max_attempts=handler.attempts,
+        backoff=handler.backoff.to_dict(),
+        timeout=handler.timeout,
+        created_at=now,
+        scheduled_for=run_at,
+        idempotency_key=handler.idempotency_key,
+    )
+    if handler.idempotency_key is None:
+        job.save(force_insert=True)
+    else:
+        existing = _holder_of(handler.idempotency_key)
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                job.save(force_insert=True)
+        except IntegrityError:
+            # Another process took the key between our look-up and our insert.
+            existing = _holder_of(handler.idempotency_key)
+            if existing is None:
+                raise
+            return existing
+    push_on_commit([dispatch_of(job)])
+    return job
+
+
+def _holder_of(idempotency_key: str) -> Job | None:
+    return Job.objects.unfinished().filter(idempotency_key=idempotency_key).first()
+
+
+def claim(job: Job, *, worker_name: str) -> bool:
+    """Move a waiting job to `running` for one more attempt.
+
+    A conditional update: it succeeds only while the row is as the worker read it,
+    so a job delivered twice runs once at a time. False when someone else has it.
+    """
+    now = timezone.now()
+    claimed = Job.objects.filter(
+        pk=job.pk, state=job.state, state__in=RUNNABLE, cycle=job.cycle, attempts=job.attempts
+    ).update(state=State.RUNNING, attempts=F("attempts") + 1, started_at=now, worker_name=worker_name)
+    if claimed:
+        job.state, job.attempts, job.started_at, job.worker_name = State.RUNNING, job.attempts + 1, now, worker_name
+    return bool(claimed)
+
+
+def set_progress(job: Job, percent: int, message: str = "") -> None:
+    """Record how far a running job has got (0 to 100), with an optional short message."""
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
+        raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
+    job.progress, job.progress_message = int(percent), str(message)[:200]
+    Job.objects.filter(pk=job.pk).update(progress=job.progress, progress_message=job.progress_message)
+
+
+def record_success(job: Job, *, started_at: datetime, result: Any) -> None:
+    """The attempt returned: the job `succeeded` with its result."""
+    now = timezone.now()
+    _finish_attempt(
+        job,
+        started_at=started_at,
+        finished_at=now,
+        outcome=JobAttempt.Outcome.SUCCEEDED,
+        changes={
+            "state": State.SUCCEEDED,
+            "result": result,
+            "finished_at": now,
+            "progress": 100,
+            "error_type": "",
+            "error_message": "",
+            "traceback": "",
+        },
+    )
+
+
+def record_failure(
+    job: Job, *, started_at: datetime, error: BaseException, traceback: str, decision: RetryDecision
+) -> None:
+    """The attempt raised: `scheduled` for a retry, `failed`, or `dead`, as `decision` says."""
+    now = timezone.now()
+    error_fields = {
+        "error_type": type(error).__name__,
+        "error_message": str(error)[:_MAX_MESSAGE_LENGTH],
+        "traceback": traceback[-_MAX_TRACEBACK_LENGTH:],
+    }
+    if decision.verdict == Verdict.RETRY:
+        changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
+    else:
+        dead = decision.verdict == Verdict.GIVE_UP
+        changes = {"state": State.DEAD if dead else State.FAILED, "failed_at": now, "finished_at": now}
+    _finish_attempt(
+        job,
+        started_at=started_at,
+        finished_at=now,
+        outcome=JobAttempt.Outcome.FAILED,
+        changes={**changes, **error_fields},
+        attempt_fields=error_fields,
+    )
+    if job.state == State.DEAD:
+        job_dead.send(sender=Job, job=job)
+
+
+def _finish_attempt(
+    job: Job,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    outcome: str,
+    changes: dict[str, Any],
+    attempt_fields: dict[str, str] | None = None,
+) -> None:
+    with transaction.atomic():
+        JobAttempt.objects.create(
+            job=job,
+            cycle=job.cycle,
+            number=job.attempts,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration=finished_at - started_at,
+            outcome=outcome,
+            worker_name=job.worker_name,
+            **(attempt_fields or {}),
+        )
+        Job.objects.filter(pk=job.pk, state=State.RUNNING, cycle=job.cycle, attempts=job.attempts).update(**changes)
+    for field, value in changes.items():
+        setattr(job, field, value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RerunResult:
+    retried: int
+    skipped: int
+
+    @property
+    def total(self) -> int:
+        return self.retried + self.skipped
+
+
+def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
+    """Run failed, dead or cancelled jobs again: original arguments and options, attempts reset, a new cycle.
+
+    Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
+    one UPDATE and one Redis pipeline per batch. Jobs in other states, or locked by a
+    concurrent re-run, are skipped. `auto_retry=True` (the sweeper) also counts the re-run
+    in `auto_retries`.
+    """
+    queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
+    total = queryset.count()
+    changes: dict[str, Any] = {
+        "state": State.QUEUED,
+        "attempts": 0,
+        "cycle": F("cycle") + 1,
+        "scheduled_for": None,
+        "started_at": None,
+        "finished_at": None,
+        "failed_at": None,
+        "result": None,
+        "progress": 0,
+        "progress_message": "",
+        "needs_push": False,
+    }
+    if auto_retry:
+        changes["auto_retries"] = F("auto_retries") + 1
+    retried = 0
+    last_pk = None
+    while True:
+        with transaction.atomic():
+            batch = queryset.filter(state__in=RETRYABLE).order_by("pk")
+            if last_pk is not None:
+                batch = batch.filter(pk__gt=last_pk)
+            rows = list(
+                batch.select_for_update(skip_locked=True).values_list("pk", "handler", "queue", "priority", "timeout")[
+                    :batch_size
+                ]
+            )
+            if not rows:
+                break
+            last_pk = rows[-1][0]
+            retried += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=RETRYABLE).update(**changes)
+            push_on_commit(
+                [
+                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority, timeout=timeout)
+                    for pk, handler, queue, priority, timeout in rows
+                ]
+            )
+    if isinstance(jobs, Job):
+        jobs.refresh_from_db()
+    return RerunResult(retried=retried, skipped=total - retried)

@@ -1,0 +1,136 @@
+"""The only module that talks to RQ and Redis on the enqueue side.
+
+RQ carries nothing but the job id: every RQ job calls `ENTRY_POINT` with the id of
+a `Job` row, under that same id. Each logical queue is three RQ queues, one per
+priority (`email:high`, `email`, `email:low`), which jobs_app's worker drains in
+that order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils import timezone
+from django_rq.connection_utils import filter_connection_params, get_redis_connection
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from .conf import app_settings
+from .states import Priority
+
+ENTRY_POINT = "jobs_app.runner.execute"
+PIPELINE_BATCH = 1000
+_DEFAULT_RQ_TIMEOUT = 180
+
+_connections: dict[str, Redis] = {}
+_queues: dict[str, Queue] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """What RQ needs to know of one job: where it goes, when, and how long it may take."""
+
+    job_id: str
+    handler: str
+    queue: str
+    priority: str = Priority.NORMAL
+    timeout: float | None = None
+    run_at: datetime | None = None
+
+
+def queue_config(queue: str) -> dict:
+    try:
+        return settings.RQ_QUEUES[queue]
+    except (AttributeError, KeyError):
+        configured = ", ".join(sorted(getattr(settings, "RQ_QUEUES", {}))) or "none"
+        raise ValueError(f"Queue {queue!r} is not in settings.RQ_QUEUES (configured: {configured})") from None
+
+
+def rq_queue_name(queue: str, priority: str = Priority.NORMAL) -> str:
+    """The RQ queue that holds `queue`'s jobs of one priority."""
+    return queue if priority == Priority.NORMAL else f"{queue}:{priority}"
+
+
+def rq_queue_names(queue: str) -> list[str]:
+    """All RQ queues behind one logical queue, highest priority first."""
+    return [rq_queue_name(queue, priority) for priority in Priority.values]
+
+
+def connection(queue: str) -> Redis:
+    """The Redis connection of a logical queue, shared by every queue with the same settings."""
+    params = filter_connection_params(queue_config(queue))
+    key = repr(sorted(params.items()))
+    if key not in _connections:
+        _connections[key] = get_redis_connection(params)
+    return _connections[key]
+
+
+def handler_timeout(queue: str, timeout: float | None) -> int:
+    """A handler's time limit in whole seconds: its own, or its queue's DEFAULT_TIMEOUT."""
+    if timeout is None:
+        timeout = queue_config(queue).get("DEFAULT_TIMEOUT") or _DEFAULT_RQ_TIMEOUT
+    return max(1, math.ceil(timeout))
+
+
+def rq_queue(queue: str, priority: str = Priority.NORMAL) -> Queue:
+    name = rq_queue_name(queue, priority)
+    if name not in _queues:
+        _queues[name] = Queue(name, connection=connection(queue), serializer=JSONSerializer)
+    return _queues[name]
+
+
+def push(dispatches: Iterable[Dispatch]) -> None:
+    """Put jobs on their RQ queues (or RQ's schedule), one pipeline per connection and batch.
+
+    Raises `redis.RedisError` when Redis cannot be reached; the caller decides what that means.
+    """
+    by_connection: dict[int, list[Dispatch]] = defaultdict(list)
+    for dispatch in dispatches:
+        by_connection[id(connection(dispatch.queue))].append(dispatch)
+    now = timezone.now()
+    for batch_source in by_connection.values():
+        redis = connection(batch_source[0].queue)
+        for start in range(0, len(batch_source), PIPELINE_BATCH):
+            _push_batch(redis, batch_source[start : start + PIPELINE_BATCH], now)
+
+
+def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> None:
+    with redis.pipeline() as pipeline:
+        for dispatch in dispatches:
+            queue = rq_queue(dispatch.queue, dispatch.priority)
+            rq_job = queue.create_job(
+                ENTRY_POINT,
+                args=[dispatch.job_id],
+                job_id=dispatch.job_id,
+                timeout=handler_timeout(dispatch.queue, dispatch.timeout) + app_settings.TIMEOUT_MARGIN,
+                # The row keeps the result; RQ need not.
+                result_ttl=0,
+                failure_ttl=app_settings.RQ_FAILURE_TTL,
+                description=f"{dispatch.handler}:{dispatch.job_id}",
+            )
+            if dispatch.run_at is not None and dispatch.run_at > now:
+                queue.schedule_job(rq_job, dispatch.run_at, pipeline=pipeline)
+            else:
+                queue.enqueue_job(rq_job, pipeline=pipeline)
+        pipeline.execute()
+
+
+def reset(**kwargs) -> None:
+    """Forget cached connections and queues (RQ_QUEUES changed)."""
+    _connections.clear()
+    _queues.clear()
+
+
+def _on_setting_changed(*, setting: str, **kwargs) -> None:
+    if setting == "RQ_QUEUES":
+        reset()
+
+
+setting_changed.connect(_on_setting_changed)

@@ -1,0 +1,108 @@
+"""jobs_app's RQ worker and job classes, named in `settings.RQ` (see the README, "Workers").
+
+- The job class imports nothing but jobs_app's entry point (and the functions a
+  project allow-lists), so a job planted in Redis cannot make a worker call
+  `os.system` or any other callable.
+- The worker decodes JSON only, whatever `--serializer` says, and drains each
+  logical queue's high-priority RQ queue before its normal and low ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import rq
+from rq.serializers import JSONSerializer
+
+from . import transport
+from .conf import app_settings
+from .exceptions import ForbiddenJobFunction
+from .states import Priority
+
+logger = logging.getLogger("jobs_app")
+
+
+def allowed_functions() -> frozenset[str]:
+    return frozenset({transport.ENTRY_POINT, *app_settings.ALLOWED_RQ_FUNCTIONS})
+
+
+class Job(rq.job.Job):
+    """An RQ job that refuses to import any callable outside the allow-list."""
+
+    def _check_allowed(self, name: str | None, what: str) -> None:
+        if name is not None and name not in allowed_functions():
+            logger.error(
+                "Refused: RQ job %s names %s %r, which jobs_app workers do not run "
+                '(allow it in JOBS_APP["ALLOWED_RQ_FUNCTIONS"] if it is yours)',
+                self.id,
+                what,
+                name,
+            )
+            raise ForbiddenJobFunction(f"RQ job {self.id}: {what} {name!r} is not allowed")
+
+    @property
+    def func(self) -> Any:
+        if self.instance is not None:
+            self._check_allowed(f"a method of {type(self.instance).__name__}", "callable")
+        self._check_allowed(self.func_name, "function")
+        return super().func
+
+    @property
+    def success_callback(self) -> Any:
+        self._check_allowed(self._success_callback_name, "success callback")
+        return super().success_callback
+
+    @property
+    def failure_callback(self) -> Any:
+        self._check_allowed(self._failure_callback_name, "failure callback")
+        return super().failure_callback
+
+    @property
+    def stopped_callback(self) -> Any:
+        self._check_allowed(self._stopped_callback_name, "stopped callback")
+        return super().stopped_callback
+
+    def send_webhooks(self, *args: Any, **kwargs: Any) -> None:
+        # jobs_app never sets webhooks; one planted in Redis must not make the worker call out.
+        return None
+
+
+def expand_priority_queues(queues: list[Any], connection: Any, job_class: type[rq.job.Job]) -> list[rq.Queue]:
+    """Each logical queue becomes its RQ queues, all high ones first, then normal, then low."""
+    expanded: list[rq.Queue] = []
+    for priority in Priority.values:
+        for queue in queues:
+            name = queue if isinstance(queue, str) else queue.name
+            if name.rsplit(":", 1)[-1] in Priority.values and ":" in name:
+                # Already one priority's RQ queue: keep it once, in the normal slot.
+                if priority == Priority.NORMAL:
+                    expanded.append(_queue(name, connection, job_class))
+                continue
+            expanded.append(_queue(transport.rq_queue_name(name, priority), connection, job_class))
+    return expanded
+
+
+def _queue(name: str, connection: Any, job_class: type[rq.job.Job]) -> rq.Queue:
+    return rq.Queue(name, connection=connection, serializer=JSONSerializer, job_class=job_class)
+
+
+class _JobsAppWorkerMixin:
+    def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(queues, str | rq.Queue):
+            queues = [queues]
+        queues = list(queues)
+        connection = kwargs.get("connection") or (queues[0].connection if isinstance(queues[0], rq.Queue) else None)
+        job_class = kwargs.get("job_class")
+        if not (isinstance(job_class, type) and issubclass(job_class, Job)):
+            job_class = Job
+        kwargs.update(connection=connection, job_class=job_class, serializer=JSONSerializer, queue_class=rq.Queue)
+        super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
+
+
+class Worker(_JobsAppWorkerMixin, rq.Worker):
+    """The forking worker (one work horse per job), for production."""
+
+
+class SimpleWorker(_JobsAppWorkerMixin, rq.SimpleWorker):
+    """Runs jobs in the worker process itself: for tests and benchmarks."""

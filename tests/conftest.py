@@ -1,0 +1,88 @@
+"""Fixtures: a real redis-server for the session, a clean Redis per test, in-process workers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import quote
+
+import django_rq
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from jobs_app import transport
+from jobs_app.testing import RedisServer
+from jobs_app.worker import SimpleWorker
+from tests.testapp import handlers as test_handlers
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_url():
+    """REDIS_URL when it is set, otherwise a throwaway redis-server for the whole session."""
+    if os.environ.get("REDIS_URL"):
+        yield os.environ["REDIS_URL"]
+        return
+    with RedisServer() as server:
+        os.environ["REDIS_URL"] = server.url
+        settings.REDIS_URL = server.url
+        for config in settings.RQ_QUEUES.values():
+            config["URL"] = server.url
+        transport.reset()
+        yield server.url
+        del os.environ["REDIS_URL"]
+
+
+@pytest.fixture
+def redis(redis_url):
+    return transport.connection("default")
+
+
+@pytest.fixture(autouse=True)
+def _clean_slate(redis_url):
+    """Every test starts with an empty Redis and no recorded hook calls."""
+    transport.connection("default").flushdb()
+    test_handlers.hook_calls.clear()
+    yield
+
+
+@pytest.fixture
+def run_worker():
+    """Run an in-process SimpleWorker until the queues are empty (burst)."""
+
+    def run(*queues: str, with_scheduler: bool = False) -> SimpleWorker:
+        names = queues or tuple(settings.RQ_QUEUES)
+        worker = django_rq.get_worker(*names, worker_class=SimpleWorker)
+        worker.work(burst=True, with_scheduler=with_scheduler)
+        return worker
+
+    return run
+
+
+def database_url() -> str:
+    """A DATABASE_URL that points a subprocess at this test run's database."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"])
+    host = f"{credentials}@" if credentials else ""
+    return f"postgres://{host}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(redis_url):
+    """Environment for `manage.py` subprocesses: the test settings, database and Redis."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "PYTHONPATH": str(settings.BASE_DIR),
+    }
+
+
+@pytest.fixture
+def manage_py():
+    return [sys.executable, str(settings.BASE_DIR / "manage.py")]

@@ -1,0 +1,96 @@
+"""Handlers the tests enqueue. They record what happened in Redis-free, database-free ways
+(return values, raised errors, a module-level list for hooks)."""
+
+import os
+import time
+
+from jobs_app import Backoff, PermanentError, TransientError, job_handler
+
+hook_calls: list[tuple[str, str, str]] = []
+
+
+def record_retry(job, exc):
+    hook_calls.append(("retry", str(job.pk), str(exc)))
+
+
+def record_failure(job, exc):
+    hook_calls.append(("failure", str(job.pk), str(exc)))
+
+
+def broken_hook(job, exc):
+    raise RuntimeError("the hook itself is broken")
+
+
+@job_handler("test.add")
+def add(a, b):
+    return a + b
+
+
+@job_handler("test.echo", queue="email")
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+@job_handler(
+    "test.always_fails",
+    attempts=3,
+    backoff=Backoff.fixed(0),
+    on_retry=record_retry,
+    on_failure=record_failure,
+)
+def always_fails(message="boom"):
+    raise RuntimeError(message)
+
+
+@job_handler("test.fails_with_backoff", attempts=2, backoff=Backoff.fixed(30))
+def fails_with_backoff():
+    raise RuntimeError("try again later")
+
+
+@job_handler("test.permanent", attempts=5, backoff=Backoff.fixed(0), on_failure=record_failure)
+def permanent():
+    raise PermanentError("the address does not exist")
+
+
+@job_handler("test.gives_up_on_value_error", attempts=5, backoff=Backoff.fixed(0), give_up_on=(ValueError,))
+def gives_up_on_value_error(kind):
+    if kind == "value":
+        raise ValueError("bad value")
+    if kind == "transient":
+        raise TransientError("a transient error wins over give_up_on")
+    raise KeyError(kind)
+
+
+@job_handler("test.broken_hooks", attempts=2, backoff=Backoff.fixed(0), on_retry=broken_hook, on_failure=broken_hook)
+def broken_hooks():
+    raise RuntimeError("handler failed")
+
+
+@job_handler("test.slow", attempts=1, timeout=1)
+def slow(seconds):
+    time.sleep(seconds)
+    return "finished"
+
+
+@job_handler("test.returns_object")
+def returns_object():
+    return object()
+
+
+@job_handler("test.progress", takes_context=True)
+def progress(context, steps):
+    for step in range(1, steps + 1):
+        context.set_progress(round(100 * step / steps), f"step {step}")
+    return {"attempt": context.attempt, "job_id": str(context.job.pk)}
+
+
+@job_handler("test.succeeds_on_attempt", attempts=3, backoff=Backoff.fixed(0), takes_context=True)
+def succeeds_on_attempt(context, attempt):
+    if context.attempt < attempt:
+        raise TransientError(f"attempt {context.attempt} fails")
+    return context.attempt
+
+
+@job_handler("test.pid")
+def pid():
+    return os.getpid()
