@@ -126,3 +126,12 @@ class JobAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id} cycle {self.cycle} attempt {self.number}: {self.outcome}"
+
+
+class FailedJob(Job):
+    """Failed and dead jobs only: the admin's "Failed jobs" list, like Sidekiq's Retries and Dead tabs."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("failed job")
+        verbose_name_plural = _("failed jobs")

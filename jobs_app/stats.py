@@ -1,0 +1,82 @@
+"""Read-only figures about jobs, RQ queues and workers.
+
+One source for the admin dashboard, the JSON API and `check_queue`, so that they
+never disagree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.conf import settings
+from django.db.models import Count
+from rq import Worker
+
+from . import transport
+from .models import Job
+from .states import Priority, State
+
+
+def logical_queues() -> list[str]:
+    """The queue names in settings.RQ_QUEUES."""
+    return list(getattr(settings, "RQ_QUEUES", {}))
+
+
+def logical_queue_of(rq_queue_name: str) -> str:
+    """`email:high` -> `email`: the logical queue behind an RQ queue."""
+    return rq_queue_name.split(":", 1)[0]
+
+
+def state_counts() -> dict[str, dict[str, int]]:
+    """Jobs per state for each queue (every state present, zeros included), in one query."""
+    counts: dict[str, dict[str, int]] = {queue: dict.fromkeys(State.values, 0) for queue in logical_queues()}
+    rows = Job.objects.order_by().values_list("queue", "state").annotate(count=Count("pk"))
+    for queue, state, count in rows:
+        counts.setdefault(queue, dict.fromkeys(State.values, 0))[state] = count
+    return counts
+
+
+def total_state_counts(counts: dict[str, dict[str, int]] | None = None) -> dict[str, int]:
+    """Jobs per state over all queues."""
+    totals = dict.fromkeys(State.values, 0)
+    for per_state in (counts if counts is not None else state_counts()).values():
+        for state, count in per_state.items():
+            totals[state] += count
+    return totals
+
+
+def rq_queue_lengths() -> dict[str, int]:
+    """Job ids waiting in RQ for each logical queue, all priorities together (one pipeline per connection)."""
+    lengths: dict[str, int] = {}
+    for queue in logical_queues():
+        with transport.connection(queue).pipeline(transaction=False) as pipeline:
+            for priority in Priority.values:
+                pipeline.llen(transport.rq_queue(queue, priority).key)
+            lengths[queue] = sum(pipeline.execute())
+    return lengths
+
+
+def workers_by_queue() -> dict[str, list[str]]:
+    """Names of the RQ workers alive (heartbeat not expired) that listen to each logical queue."""
+    workers: dict[str, list[str]] = defaultdict(list)
+    seen_connections: set[int] = set()
+    for queue in logical_queues():
+        connection = transport.connection(queue)
+        if id(connection) in seen_connections:
+            continue
+        seen_connections.add(id(connection))
+        for worker in Worker.all(connection=connection):
+            for name in sorted({logical_queue_of(rq_name) for rq_name in worker.queue_names()}):
+                workers[name].append(worker.name)
+    return {queue: sorted(workers.get(queue, [])) for queue in logical_queues()}
+
+
+def queues_without_workers(
+    counts: dict[str, dict[str, int]] | None = None, workers: dict[str, list[str]] | None = None
+) -> list[str]:
+    """Queues that have jobs waiting (`queued`) but no worker alive to take them."""
+    counts = counts if counts is not None else state_counts()
+    workers = workers if workers is not None else workers_by_queue()
+    return [
+        queue for queue, per_state in sorted(counts.items()) if per_state.get(State.QUEUED) and not workers.get(queue)
+    ]
