@@ -105,6 +105,7 @@ class JobAttempt(models.Model):
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
+        KILLED = "killed", _("Killed (its worker died)")
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history", verbose_name=_("job"))
     cycle = models.PositiveIntegerField(_("cycle"))

@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
                 ('started_at', models.DateTimeField(verbose_name='started at')),
                 ('finished_at', models.DateTimeField(verbose_name='finished at')),
                 ('duration', models.DurationField(verbose_name='duration')),
-                ('outcome', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed')], max_length=16, verbose_name='outcome')),
+                ('outcome', models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('killed', 'Killed (its worker died)')], max_length=16, verbose_name='outcome')),
                 ('error_type', models.CharField(blank=True, max_length=200, verbose_name='error type')),
                 ('error_message', models.TextField(blank=True, verbose_name='error message')),
                 ('traceback', models.TextField(blank=True, verbose_name='traceback')),
