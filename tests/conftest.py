@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from urllib.parse import quote
 
 import django_rq
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
+from rq.registry import ScheduledJobRegistry
 
 from jobs_app import transport
+from jobs_app.models import Job
 from jobs_app.testing import RedisServer
 from jobs_app.worker import SimpleWorker
 from tests.testapp import handlers as test_handlers
@@ -86,3 +90,17 @@ def subprocess_env(redis_url):
 @pytest.fixture
 def manage_py():
     return [sys.executable, str(settings.BASE_DIR / "manage.py")]
+
+
+@pytest.fixture
+def make_due(redis):
+    """Move a scheduled job's time into the past, in its row and in RQ's schedule: time travel, no sleeping."""
+
+    def make_due(job: Job) -> None:
+        past = timezone.now() - timedelta(seconds=1)
+        Job.objects.filter(pk=job.pk).update(scheduled_for=past)
+        for name in transport.rq_queue_names(job.queue):
+            # xx: only where RQ has it scheduled.
+            redis.zadd(ScheduledJobRegistry(name, connection=redis).key, {str(job.pk): past.timestamp()}, xx=True)
+
+    return make_due

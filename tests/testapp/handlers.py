@@ -94,3 +94,11 @@ def succeeds_on_attempt(context, attempt):
 @job_handler("test.pid")
 def pid():
     return os.getpid()
+
+
+@job_handler("test.needs_file", attempts=1)
+def needs_file(path):
+    """Fails until the file exists: a passing outage that a re-run gets past."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    return "found"

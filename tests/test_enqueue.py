@@ -1,0 +1,155 @@
+"""Enqueueing: a row in the caller's transaction, a push to RQ on commit, clear errors at once."""
+
+import json
+import logging
+import zlib
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+from rq import Queue
+from rq.job import Job as RQJob
+from rq.serializers import JSONSerializer
+
+from jobs_app import transport
+from jobs_app.models import Job
+from tests.testapp import handlers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def rq_job(redis, job):
+    return RQJob.fetch(str(job.pk), connection=redis, serializer=JSONSerializer)
+
+
+def test_enqueue_records_a_queued_row_with_the_handlers_options(redis):
+    job = handlers.always_fails.enqueue("kaput")
+    row = Job.objects.get(pk=job.pk)
+    assert (row.handler, row.queue, row.state, row.args, row.kwargs) == (
+        "test.always_fails",
+        "default",
+        Job.State.QUEUED,
+        ["kaput"],
+        {},
+    )
+    assert (row.max_attempts, row.backoff, row.attempts, row.cycle) == (
+        3,
+        handlers.always_fails.backoff.to_dict(),
+        0,
+        1,
+    )
+
+
+def test_the_rows_uuid_is_the_rq_job_id_and_rq_carries_only_that_id(redis):
+    job = handlers.echo.enqueue("secret", token="abc")
+    queued = rq_job(redis, job)
+    assert queued.func_name == transport.ENTRY_POINT
+    assert queued.args == [str(job.pk)]
+    assert queued.kwargs == {}
+    assert Queue("email", connection=redis).job_ids == [str(job.pk)]
+
+
+def test_rq_stores_the_payload_as_json_never_pickle(redis):
+    job = handlers.add.enqueue(1, 2)
+    raw = redis.hget(f"rq:job:{job.pk}", "data")
+    assert json.loads(zlib.decompress(raw)) == [transport.ENTRY_POINT, None, [str(job.pk)], {}]
+
+
+def test_using_options_apply_to_that_enqueue(redis):
+    job = handlers.add.using(attempts=7, queue="cleanup").enqueue(1, 2)
+    assert (job.max_attempts, job.queue) == (7, "cleanup")
+    assert Queue("cleanup", connection=redis).job_ids == [str(job.pk)]
+
+
+def test_high_and_low_priority_jobs_go_to_their_own_rq_queues(redis):
+    high = handlers.add.using(priority="high").enqueue(1, 1)
+    low = handlers.add.using(priority="low").enqueue(1, 1)
+    assert Queue("default:high", connection=redis).job_ids == [str(high.pk)]
+    assert Queue("default:low", connection=redis).job_ids == [str(low.pk)]
+
+
+def test_a_rolled_back_transaction_leaves_no_row_and_pushes_nothing(redis):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        handlers.add.enqueue(1, 2)
+        raise RuntimeError("the request failed")
+    assert not Job.objects.exists()
+    assert Queue("default", connection=redis).count == 0
+
+
+def test_inside_a_transaction_the_push_waits_for_the_commit(redis):
+    with transaction.atomic():
+        job = handlers.add.enqueue(1, 2)
+        assert Queue("default", connection=redis).count == 0
+    assert Queue("default", connection=redis).job_ids == [str(job.pk)]
+
+
+def test_arguments_that_are_not_json_raise_type_error_naming_the_argument():
+    with pytest.raises(TypeError, match=r"test.echo: argument 2 \(object\) is not JSON-serialisable"):
+        handlers.echo.enqueue("fine", object())
+    with pytest.raises(TypeError, match=r"keyword argument 'when' \(datetime\)"):
+        handlers.echo.enqueue(when=timezone.now())
+    with pytest.raises(TypeError, match=r"argument 1 \(float\)"):
+        handlers.echo.enqueue(float("nan"))
+    assert not Job.objects.exists()
+
+
+@override_settings(JOBS_APP={"MAX_PAYLOAD_BYTES": 100})
+def test_a_payload_over_the_limit_raises_value_error():
+    with pytest.raises(ValueError, match=r"over the 100-byte limit"):
+        handlers.echo.enqueue("x" * 200)
+    assert not Job.objects.exists()
+
+
+def test_an_unknown_queue_raises_value_error_at_enqueue():
+    with pytest.raises(ValueError, match="Queue 'nowhere' is not in settings.RQ_QUEUES"):
+        handlers.add.using(queue="nowhere").enqueue(1, 2)
+
+
+def test_redis_down_at_commit_keeps_the_row_marks_it_and_raises_nothing(caplog):
+    config = {name: {**value, "URL": "redis://127.0.0.1:1/0"} for name, value in transport.settings.RQ_QUEUES.items()}
+    with override_settings(RQ_QUEUES=config), caplog.at_level(logging.ERROR, logger="jobs_app"):
+        job = handlers.add.enqueue(1, 2)
+    row = Job.objects.get(pk=job.pk)
+    assert (row.state, row.needs_push) == (Job.State.QUEUED, True)
+    assert "Could not push 1 job(s) to Redis" in caplog.text
+
+
+def test_delay_makes_a_scheduled_row_and_an_rq_scheduled_job(redis):
+    before = timezone.now()
+    job = handlers.add.using(delay=timedelta(minutes=5)).enqueue(1, 2)
+    assert job.state == Job.State.SCHEDULED
+    assert before + timedelta(minutes=5) <= job.scheduled_for <= timezone.now() + timedelta(minutes=5)
+    registry = Queue("default", connection=redis).scheduled_job_registry
+    assert registry.get_job_ids() == [str(job.pk)]
+    assert abs(registry.get_scheduled_time(str(job.pk)) - job.scheduled_for) < timedelta(seconds=1)
+
+
+def test_at_in_the_future_schedules_and_at_in_the_past_queues(redis):
+    later = handlers.add.using(at=timezone.now() + timedelta(hours=1)).enqueue(1, 2)
+    earlier = handlers.add.using(at=timezone.now() - timedelta(hours=1)).enqueue(1, 2)
+    assert (later.state, earlier.state) == (Job.State.SCHEDULED, Job.State.QUEUED)
+    assert Queue("default", connection=redis).job_ids == [str(earlier.pk)]
+
+
+def test_an_idempotency_key_held_by_an_unfinished_job_returns_that_job(redis):
+    first = handlers.add.using(idempotency_key="welcome:42").enqueue(1, 2)
+    second = handlers.add.using(idempotency_key="welcome:42").enqueue(3, 4)
+    assert second.pk == first.pk
+    assert Job.objects.count() == 1
+    assert Queue("default", connection=redis).count == 1
+
+
+@pytest.mark.parametrize("state", ["scheduled", "queued", "running", "failed"])
+def test_every_unfinished_state_holds_the_key(state):
+    first = handlers.add.using(idempotency_key="k").enqueue(1, 2)
+    Job.objects.filter(pk=first.pk).update(state=state)
+    assert handlers.add.using(idempotency_key="k").enqueue(1, 2).pk == first.pk
+
+
+@pytest.mark.parametrize("state", ["succeeded", "dead", "cancelled"])
+def test_a_finished_job_frees_the_key(state):
+    first = handlers.add.using(idempotency_key="k").enqueue(1, 2)
+    Job.objects.filter(pk=first.pk).update(state=state)
+    assert handlers.add.using(idempotency_key="k").enqueue(1, 2).pk != first.pk
