@@ -32,7 +32,7 @@ from .states import State
 
 logger = logging.getLogger("jobs_app")
 
-# RQ checks `retry.max` against its own count; the database decides, so RQ never stops us.
+# RQ checks `retry.max` against its own count of retries; the database decides, so RQ never stops us.
 _UNLIMITED = sys.maxsize
 
 
@@ -77,7 +77,7 @@ def execute(job_id: str) -> Retry | None:
         # Delivered early (clock skew between hosts, a duplicate push): put it back.
         wait = (job.scheduled_for - timezone.now()).total_seconds()
         logger.info("Deferred: %s is scheduled for %s", job.label, job.scheduled_for.isoformat())
-        return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))
+        return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))  # RQ's count must not run out here
 
     current = get_current_job()
     if not services.claim(job, worker_name=current.worker_name if current else ""):
@@ -139,10 +139,21 @@ def _after_failure(job: Job, handler: Handler | None, error: Exception, started_
     )
     if decision.verdict == Verdict.RETRY:
         _call_hook(handler.on_retry, "on_retry", job, error)
-        return Retry(max=_UNLIMITED, interval=math.ceil(decision.delay))
+        return _retry_after(decision.delay, attempts_left=job.max_attempts - job.attempts)
     if handler is not None:
         _call_hook(handler.on_failure, "on_failure", job, error)
     return None
+
+
+def _retry_after(delay: float, *, attempts_left: int) -> Retry:
+    """Have RQ deliver the job again after `delay` seconds (whole seconds: RQ's unit).
+
+    `max` is set so that RQ's own check always passes and its log line ("N remaining")
+    tells the attempts left.
+    """
+    current = get_current_job()
+    retries_so_far = (current.number_of_retries or 0) if current else 0
+    return Retry(max=retries_so_far + 1 + attempts_left, interval=math.ceil(delay))
 
 
 def _call_hook(hook: Callable[[Job, BaseException], Any] | None, name: str, job: Job, error: BaseException) -> None:

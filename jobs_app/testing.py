@@ -49,11 +49,14 @@ def is_listening(host: str, port: int) -> bool:
 class RedisServer:
     """A redis-server on a free loopback port, started by `start()` and gone after `stop()`.
 
-    Without `data_dir` it keeps nothing on disk; with one it saves there.
+    Without `data_dir` it keeps nothing on disk; with one it saves there. It runs in a
+    session of its own, so a Ctrl-C meant for its owner does not stop it before the
+    owner is done with it.
     """
 
     def __init__(self, port: int | None = None, data_dir: str | Path | None = None) -> None:
         self.port = port or free_port()
+        self.persistent = data_dir is not None
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="jobs-redis-")
         self.data_dir = Path(data_dir or self._tmp.name)
         self.process: subprocess.Popen | None = None
@@ -62,21 +65,23 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def command(self, persistent: bool = False) -> list[str]:
+    def command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return [
             redis_server_executable(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.data_dir),
-            "--save", "60 1" if persistent else "",
+            "--save", "60 1" if self.persistent else "",
             "--appendonly", "no",
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
 
     def start(self, timeout: float = 10) -> RedisServer:
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         client = Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout
         while True:
