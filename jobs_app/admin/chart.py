@@ -31,9 +31,9 @@ def attempts_chart(series: Sequence[HourlyAttempts]) -> SafeString:
             (bar, hour.failed, FAILED_COLOUR, _("failed")),
         ):
             height = plot_height * count / top
+            y = TOP + plot_height - height
             bars.append(
-                (f"{x + offset:.1f}", f"{TOP + plot_height - height:.1f}", f"{bar:.1f}", f"{height:.1f}", colour)
-                + (f"{start}: {count} {name}",)
+                (f"{x + offset:.1f}", f"{y:.1f}", f"{bar:.1f}", f"{height:.1f}", colour, f"{start}: {count} {name}")
             )
         if index % 3 == 0 or index == len(series) - 1:
             labels.append((f"{x + bar:.1f}", HEIGHT - BOTTOM + 16, start))

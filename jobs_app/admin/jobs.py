@@ -230,10 +230,10 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
-        info = self.opts.app_label, self.opts.model_name
+        app, model = self.opts.app_label, self.opts.model_name
         return [
-            path("dashboard/", wrap(self.dashboard_view), name="%s_%s_dashboard" % info),
-            path("<path:object_id>/retry/", wrap(require_POST(self.retry_view)), name="%s_%s_retry" % info),
+            path("dashboard/", wrap(self.dashboard_view), name=f"{app}_{model}_dashboard"),
+            path("<path:object_id>/retry/", wrap(require_POST(self.retry_view)), name=f"{app}_{model}_retry"),
             *super().get_urls(),
         ]
 
@@ -291,12 +291,12 @@ class FailedJobAdmin(JobAdmin):
         return super().get_queryset(request).failed()
 
     def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
+        app, model = self.opts.app_label, self.opts.model_name
         return [
             path(
                 "<path:object_id>/history/",
                 self.admin_site.admin_view(self.history_redirect),
-                name="%s_%s_history" % info,
+                name=f"{app}_{model}_history",
             ),
             *super().get_urls(),
         ]
