@@ -1,4 +1,4 @@
-"""Retry and cancel need `jobs_app.retry_job` / `jobs_app.cancel_job`: hidden without them, and forged POSTs do nothing."""
+"""Retry and cancel need `jobs_app.retry_job` / `jobs_app.cancel_job`: hidden without them; forged POSTs do nothing."""
 
 from __future__ import annotations
 
