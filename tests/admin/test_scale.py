@@ -107,4 +107,4 @@ def test_an_unfiltered_list_of_a_large_postgresql_table_uses_the_estimate():
     with connection.cursor() as cursor:
         cursor.execute("UPDATE pg_class SET reltuples = 250000 WHERE oid = 'jobs_app_job'::regclass")
     assert paginator.count == 250000
-    assert LargeTablePaginator(Job.objects.filter(state="failed"), 50).count == 2
+    assert LargeTablePaginator(Job.objects.filter(state="failed"), 50).count == 3  # exact
