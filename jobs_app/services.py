@@ -267,3 +267,65 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
     return RerunResult(retried=retried, skipped=total - retried)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CancelResult:
+    cancelled: int
+    skipped: int
+
+    @property
+    def total(self) -> int:
+        return self.cancelled + self.skipped
+
+
+def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
+    """Cancel jobs that wait to run (`scheduled`, `queued`) and take them off RQ.
+
+    Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
+    one UPDATE and one Redis pipeline per batch. Jobs in other states (a running job
+    cannot be stopped from here), or locked by a concurrent change, are skipped.
+    If Redis cannot be reached the rows are still cancelled: a worker that later
+    receives one of them skips it, since it is no longer waiting to run.
+    """
+    queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
+    total = queryset.count()
+    cancelled = 0
+    last_pk = None
+    while True:
+        with transaction.atomic():
+            batch = queryset.filter(state__in=RUNNABLE).order_by("pk")
+            if last_pk is not None:
+                batch = batch.filter(pk__gt=last_pk)
+            rows = list(
+                batch.select_for_update(skip_locked=True).values_list("pk", "handler", "queue", "priority")[:batch_size]
+            )
+            if not rows:
+                break
+            last_pk = rows[-1][0]
+            cancelled += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=RUNNABLE).update(
+                state=State.CANCELLED, finished_at=timezone.now(), needs_push=False
+            )
+            _withdraw_on_commit(
+                [
+                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority)
+                    for pk, handler, queue, priority in rows
+                ]
+            )
+    if isinstance(jobs, Job):
+        jobs.refresh_from_db()
+    return CancelResult(cancelled=cancelled, skipped=total - cancelled)
+
+
+def _withdraw_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
+    def withdraw() -> None:
+        try:
+            transport.withdraw(dispatches)
+        except RedisError as error:
+            logger.warning(
+                "Could not take %d cancelled job(s) off Redis (%s); workers will skip them when they arrive",
+                len(dispatches),
+                error,
+            )
+
+    transaction.on_commit(withdraw, robust=True)

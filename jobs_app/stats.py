@@ -7,13 +7,17 @@ never disagree.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count
+from django.db.models.functions import TruncHour
+from django.utils import timezone
 from rq import Worker
 
 from . import transport
-from .models import Job
+from .models import Job, JobAttempt
 from .states import Priority, State
 
 
@@ -80,3 +84,36 @@ def queues_without_workers(
     return [
         queue for queue, per_state in sorted(counts.items()) if per_state.get(State.QUEUED) and not workers.get(queue)
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class HourlyAttempts:
+    """Attempts that finished within one hour (`start` to `start` + 1 h)."""
+
+    start: datetime
+    succeeded: int
+    failed: int
+
+
+def attempts_per_hour(hours: int = 24, *, now: datetime | None = None) -> list[HourlyAttempts]:
+    """Succeeded and failed attempts per hour for the last `hours` hours, oldest first, in one query.
+
+    The last entry is the current, unfinished hour; hours without attempts are zeros.
+    `failed` also counts attempts whose worker died (outcome `killed`).
+    """
+    now = now or timezone.now()
+    current = now.astimezone(timezone.get_current_timezone()).replace(minute=0, second=0, microsecond=0)
+    starts = [current - timedelta(hours=offset) for offset in range(hours - 1, -1, -1)]
+    counts: dict[datetime, dict[str, int]] = {start: {"succeeded": 0, "failed": 0} for start in starts}
+    rows = (
+        JobAttempt.objects.filter(finished_at__gte=starts[0], finished_at__lt=current + timedelta(hours=1))
+        .annotate(hour=TruncHour("finished_at"))
+        .order_by()
+        .values_list("hour", "outcome")
+        .annotate(count=Count("pk"))
+    )
+    for hour, outcome, count in rows:
+        bucket = counts.get(hour)
+        if bucket is not None:
+            bucket["succeeded" if outcome == JobAttempt.Outcome.SUCCEEDED else "failed"] += count
+    return [HourlyAttempts(start=start, **counts[start]) for start in starts]

@@ -122,6 +122,27 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
         pipeline.execute()
 
 
+def withdraw(dispatches: Iterable[Dispatch]) -> None:
+    """Take jobs off RQ: out of their RQ queue and RQ's scheduled registry, their RQ job deleted.
+
+    One pipeline per connection and batch. A job id that is not there is no error.
+    Raises `redis.RedisError` when Redis cannot be reached.
+    """
+    by_connection: dict[int, list[Dispatch]] = defaultdict(list)
+    for dispatch in dispatches:
+        by_connection[id(connection(dispatch.queue))].append(dispatch)
+    for batch_source in by_connection.values():
+        redis = connection(batch_source[0].queue)
+        for start in range(0, len(batch_source), PIPELINE_BATCH):
+            with redis.pipeline() as pipeline:
+                for dispatch in batch_source[start : start + PIPELINE_BATCH]:
+                    queue = rq_queue(dispatch.queue, dispatch.priority)
+                    pipeline.lrem(queue.key, 0, dispatch.job_id)
+                    pipeline.zrem(queue.scheduled_job_registry.key, dispatch.job_id)
+                    pipeline.delete(queue.job_class.key_for(dispatch.job_id))
+                pipeline.execute()
+
+
 def reset(**kwargs) -> None:
     """Forget cached connections and queues (RQ_QUEUES changed)."""
     _connections.clear()

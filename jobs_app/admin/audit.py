@@ -1,0 +1,37 @@
+"""Manual retries and cancellations in Django's admin log, so a job's History page says who and when."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import QuerySet
+
+from ..models import Job
+
+LOG_BATCH = 1000
+
+
+def targets(queryset: QuerySet[Job]) -> list[tuple[str, str]]:
+    """(id, label) of the jobs an action is about to change: two columns, not whole rows."""
+    return [(str(pk), f"{handler}:{pk}") for pk, handler in queryset.order_by().values_list("pk", "handler")]
+
+
+def log(user_id: int, jobs: Iterable[tuple[str, str]], message: str) -> None:
+    """One `LogEntry` per job, under the `Job` content type, written with bulk INSERTs."""
+    content_type = ContentType.objects.get_for_model(Job)
+    LogEntry.objects.bulk_create(
+        (
+            LogEntry(
+                user_id=user_id,
+                content_type=content_type,
+                object_id=pk,
+                object_repr=label[:200],
+                action_flag=CHANGE,
+                change_message=message,
+            )
+            for pk, label in jobs
+        ),
+        batch_size=LOG_BATCH,
+    )

@@ -1,0 +1,74 @@
+"""List filters that cost no query on a big table: their choices come from settings, the registry or the index."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from .. import stats
+from ..registry import all_handlers
+from ..states import State
+
+ERROR_TYPE_CHOICES_LIMIT = 50
+
+
+class QueueFilter(admin.SimpleListFilter):
+    title = _("queue")
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [(queue, queue) for queue in stats.logical_queues()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(queue=self.value()) if self.value() else queryset
+
+
+class HandlerFilter(admin.SimpleListFilter):
+    """The registered handlers (no DISTINCT over the table); `?handler=name` works for any name."""
+
+    title = _("handler")
+    parameter_name = "handler"
+
+    def lookups(self, request, model_admin):
+        names = sorted(all_handlers())
+        if self.value() and self.value() not in names:
+            names.append(self.value())
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(handler=self.value()) if self.value() else queryset
+
+
+class ErrorTypeFilter(admin.SimpleListFilter):
+    """Error types of failed and dead jobs: one DISTINCT over those rows, read through the state index."""
+
+    title = _("error type")
+    parameter_name = "error_type"
+
+    def lookups(self, request, model_admin):
+        types = list(
+            model_admin.model.objects.failed()
+            .exclude(error_type="")
+            .order_by("error_type")
+            .values_list("error_type", flat=True)
+            .distinct()[:ERROR_TYPE_CHOICES_LIMIT]
+        )
+        if self.value() and self.value() not in types:
+            types.append(self.value())
+        return [(name, name) for name in types]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_type=self.value()) if self.value() else queryset
+
+
+class FailedStateFilter(admin.SimpleListFilter):
+    """State, on the failed list: only the two states that list holds."""
+
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(State.FAILED, State.FAILED.label), (State.DEAD, State.DEAD.label)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(state=self.value()) if self.value() else queryset

@@ -1,0 +1,308 @@
+"""The job list, the failed-jobs list and a job's page, with bulk retry and cancel."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_POST
+
+from .. import services
+from ..models import FailedJob, Job, JobAttempt
+from ..states import RETRYABLE
+from . import audit, display
+from .dashboard import dashboard_view
+from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
+from .pagination import LargeTablePaginator
+
+RETRY_MESSAGE = "Retried by hand from the admin."
+CANCEL_MESSAGE = "Cancelled by hand from the admin."
+
+
+class JobAttemptInline(admin.TabularInline):
+    """Every attempt of every cycle, oldest first."""
+
+    model = JobAttempt
+    extra = 0
+    can_delete = False
+    ordering = ("cycle", "number")
+    fields = ("cycle", "number", "outcome", "started_at", "finished_at", "duration", "worker_name", "error")
+    readonly_fields = fields
+    verbose_name_plural = _("attempt history")
+
+    @admin.display(description=_("error"))
+    def error(self, attempt: JobAttempt):
+        return display.error_details(attempt.error_type, attempt.error_message, attempt.traceback)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Whoever may see the job may see its attempts.
+        return self.admin_site._registry[self.parent_model].has_view_permission(request, obj)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "handler",
+        "queue",
+        "state_badge",
+        "attempts_display",
+        "auto_retries",
+        "last_error",
+        "failed_at",
+        "created_at",
+    )
+    list_display_links = ("short_id",)
+    list_filter = ("state", QueueFilter, HandlerFilter, ErrorTypeFilter, ("failed_at", admin.DateFieldListFilter))
+    search_fields = ("handler", "error_message")
+    search_help_text = _("A job id (or its first 8 characters), a handler name, or words of the error message.")
+    actions = ("retry_selected", "cancel_selected")
+    inlines = (JobAttemptInline,)
+    list_per_page = 50
+    show_full_result_count = False
+    # "Show counts" would run a COUNT per filter choice over the whole table.
+    show_facets = admin.ShowFacets.NEVER
+    paginator = LargeTablePaginator
+    change_list_template = "admin/jobs_app/change_list.html"
+    change_form_template = "admin/jobs_app/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("id", "handler", "queue", "priority", "state_badge", "progress_display")}),
+        (_("Attempts"), {"fields": ("attempts_display", "cycle", "auto_retries", "backoff_json", "timeout")}),
+        (_("Arguments"), {"fields": ("args_json", "kwargs_json", "idempotency_key")}),
+        (_("Result"), {"fields": ("result_json",)}),
+        (_("Last error"), {"fields": ("error_type", "error_message", "traceback_display")}),
+        (
+            _("Times"),
+            {"fields": ("created_at", "scheduled_for", "started_at", "finished_at", "failed_at", "worker_name")},
+        ),
+        (_("Delivery"), {"fields": ("needs_push",), "classes": ("collapse",)}),
+    )
+    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+
+    # Columns and fields
+
+    @admin.display(description=_("id"), ordering="id")
+    def short_id(self, job: Job) -> str:
+        return display.short_id(job.pk)
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, job: Job):
+        return display.state_badge(job.state)
+
+    @admin.display(description=_("attempts"), ordering="attempts")
+    def attempts_display(self, job: Job) -> str:
+        return display.attempts(job.attempts, job.max_attempts)
+
+    @admin.display(description=_("last error"))
+    def last_error(self, job: Job):
+        return display.error_preview(job.error_type, job.error_message)
+
+    @admin.display(description=_("progress"))
+    def progress_display(self, job: Job):
+        return display.progress_bar(job.progress, job.progress_message)
+
+    @admin.display(description=_("arguments"))
+    def args_json(self, job: Job):
+        return display.json_block(job.args)
+
+    @admin.display(description=_("keyword arguments"))
+    def kwargs_json(self, job: Job):
+        return display.json_block(job.kwargs)
+
+    @admin.display(description=_("result"))
+    def result_json(self, job: Job):
+        return display.json_block(job.result)
+
+    @admin.display(description=_("backoff"))
+    def backoff_json(self, job: Job):
+        return display.json_block(job.backoff)
+
+    @admin.display(description=_("traceback"))
+    def traceback_display(self, job: Job):
+        return display.preformatted(job.traceback)
+
+    # Read-only records: jobs change through the engine's services only.
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_retry_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("jobs_app.retry_job")
+
+    def has_cancel_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("jobs_app.cancel_job")
+
+    # Search: an id or its first characters, besides the handler and the error message.
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lower()
+        try:
+            results |= queryset.filter(pk=uuid.UUID(term))
+        except ValueError:
+            if 4 <= len(term) <= 8 and all(char in "0123456789abcdef" for char in term):
+                results |= queryset.filter(pk__startswith=term)
+        return results, may_have_duplicates
+
+    # Bulk actions: filter, call one service, report.
+
+    @admin.action(description=_("Retry selected jobs"), permissions=["retry"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        retryable = audit.targets(queryset.filter(state__in=RETRYABLE))
+        result = services.rerun(queryset)
+        if result.retried:
+            audit.log(request.user.pk, retryable, RETRY_MESSAGE)
+        parts = [ngettext("Retried %(count)d job.", "Retried %(count)d jobs.", result.retried)]
+        not_retryable = result.total - len(retryable)
+        busy = len(retryable) - result.retried
+        if not_retryable:
+            parts.append(
+                ngettext(
+                    "Skipped %(not_retryable)d job: only failed, dead or cancelled jobs can be retried.",
+                    "Skipped %(not_retryable)d jobs: only failed, dead or cancelled jobs can be retried.",
+                    not_retryable,
+                )
+            )
+        if busy > 0:
+            parts.append(
+                ngettext(
+                    "Skipped %(busy)d job that another retry was changing.",
+                    "Skipped %(busy)d jobs that another retry was changing.",
+                    busy,
+                )
+            )
+        self.message_user(
+            request,
+            " ".join(parts) % {"count": result.retried, "not_retryable": not_retryable, "busy": busy},
+            messages.SUCCESS if result.retried else messages.WARNING,
+        )
+
+    @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        waiting = audit.targets(queryset.runnable())
+        result = services.cancel(queryset)
+        if result.cancelled:
+            audit.log(request.user.pk, waiting, CANCEL_MESSAGE)
+        parts = [ngettext("Cancelled %(count)d job.", "Cancelled %(count)d jobs.", result.cancelled)]
+        not_waiting = result.total - len(waiting)
+        busy = len(waiting) - result.cancelled
+        if not_waiting:
+            parts.append(
+                ngettext(
+                    "Skipped %(not_waiting)d job: only scheduled or queued jobs can be cancelled.",
+                    "Skipped %(not_waiting)d jobs: only scheduled or queued jobs can be cancelled.",
+                    not_waiting,
+                )
+            )
+        if busy > 0:
+            parts.append(
+                ngettext(
+                    "Skipped %(busy)d job that a worker was taking.",
+                    "Skipped %(busy)d jobs that a worker was taking.",
+                    busy,
+                )
+            )
+        self.message_user(
+            request,
+            " ".join(parts) % {"count": result.cancelled, "not_waiting": not_waiting, "busy": busy},
+            messages.SUCCESS if result.cancelled else messages.WARNING,
+        )
+
+    # Extra pages: the dashboard and a job's "Retry now" button.
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        app, model = self.opts.app_label, self.opts.model_name
+        return [
+            path("dashboard/", wrap(self.dashboard_view), name=f"{app}_{model}_dashboard"),
+            path("<path:object_id>/retry/", wrap(require_POST(self.retry_view)), name=f"{app}_{model}_retry"),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request: HttpRequest) -> HttpResponse:
+        return dashboard_view(self, request)
+
+    def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST only (CSRF-checked by `admin_view`): re-run one job, then back to its page."""
+        job = self.get_object(request, unquote(object_id))
+        if job is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not (self.has_view_permission(request, job) and self.has_retry_permission(request, job)):
+            raise PermissionDenied
+        result = services.rerun(job)
+        if result.retried:
+            audit.log(request.user.pk, [(str(job.pk), job.label)], RETRY_MESSAGE)
+            self.message_user(request, _("Retried %(job)s: it is queued again.") % {"job": job.label})
+        else:
+            self.message_user(
+                request,
+                _("%(job)s was not retried: it is %(state)s.") % {"job": job.label, "state": job.get_state_display()},
+                messages.WARNING,
+            )
+        # The job page, not the failed-list page: a retried job has left the failed list.
+        return redirect("admin:jobs_app_job_change", job.pk)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(
+            can_retry=obj is not None and obj.state in RETRYABLE and self.has_retry_permission(request, obj),
+            retry_url=reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_retry", args=[obj.pk])
+            if obj is not None
+            else "",
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(JobAdmin):
+    """Failed and dead jobs, newest failure first: like Sidekiq's Retries and Dead tabs."""
+
+    list_filter = (
+        FailedStateFilter,
+        QueueFilter,
+        HandlerFilter,
+        ErrorTypeFilter,
+        ("failed_at", admin.DateFieldListFilter),
+    )
+    actions = ("retry_selected",)
+    ordering = ("-failed_at",)
+    # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
+    date_hierarchy = "failed_at"
+
+    def get_queryset(self, request):
+        # Read through the (state, -failed_at) index.
+        return super().get_queryset(request).failed()
+
+    def get_urls(self):
+        app, model = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/history/",
+                self.admin_site.admin_view(self.history_redirect),
+                name=f"{app}_{model}_history",
+            ),
+            *super().get_urls(),
+        ]
+
+    def history_redirect(self, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+        """The admin log records retries under `Job`, so a failed job's history is its job's history."""
+        return redirect("admin:jobs_app_job_history", unquote(object_id))
