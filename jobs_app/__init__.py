@@ -10,10 +10,11 @@ send_email.enqueue("a@example.com", "Hi", "Welcome")
 
 from .exceptions import HandlerNotFound, JobsAppError, JobTimeout, PermanentError, TransientError
 from .policy import Backoff
-from .registry import Handler, get_handler, job_handler
+from .registry import Call, Handler, get_handler, job_handler
 
 __all__ = [
     "Backoff",
+    "Call",
     "Handler",
     "HandlerNotFound",
     "JobTimeout",

@@ -28,6 +28,21 @@ DECORATOR_OPTIONS = frozenset(
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
 
+class Call(tuple):
+    """The arguments of one call, for `Handler.enqueue_many`: `Call(1, 2, key="value")`."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Call:
+        return super().__new__(cls, (args, kwargs))
+
+    @classmethod
+    def of(cls, call: tuple | Call) -> Call:
+        if isinstance(call, Call):
+            return call
+        if isinstance(call, tuple | list):
+            return cls(*call)
+        raise TypeError(f"enqueue_many() takes tuples of arguments or Call(...) objects, not {type(call).__name__}")
+
+
 class Handler:
     """A registered job handler.
 
@@ -143,6 +158,16 @@ class Handler:
         from .services import enqueue
 
         return enqueue(self, args, kwargs)
+
+    def enqueue_many(self, calls: Iterable[tuple | Call]) -> list[Job]:
+        """Record many jobs at once: one bulk insert and one Redis pipeline per batch.
+
+        Each call is a tuple of positional arguments or a `Call(*args, **kwargs)`:
+        `send_email.enqueue_many([("a@example.com", "Hi"), Call("b@example.com", subject="Yo")])`.
+        """
+        from .services import enqueue_many
+
+        return enqueue_many(self, (Call.of(call) for call in calls))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the handler inline, in this process, with no record and no retries."""

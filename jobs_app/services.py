@@ -7,7 +7,7 @@ them writes a `Job` row by itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("jobs_app")
 
 RERUN_BATCH_SIZE = 1000
+BULK_BATCH_SIZE = 1000
 _MAX_MESSAGE_LENGTH = 10_000
 _MAX_TRACEBACK_LENGTH = 50_000
 
@@ -68,26 +69,7 @@ def push_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
 
 def enqueue(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Job:
     """Record a job for `handler` in the caller's transaction; push it to RQ on commit."""
-    transport.queue_config(handler.queue)
-    job_args, job_kwargs = encode_arguments(handler.name, args, kwargs)
-    now = timezone.now()
-    run_at = handler.at
-    if handler.delay:
-        run_at = now + timedelta(seconds=handler.delay)
-    job = Job(
-        handler=handler.name,
-        queue=handler.queue,
-        priority=handler.priority,
-        args=job_args,
-        kwargs=job_kwargs,
-        state=State.SCHEDULED if run_at is not None and run_at > now else State.QUEUED,
-        max_attempts=handler.attempts,
-        backoff=handler.backoff.to_dict(),
-        timeout=handler.timeout,
-        created_at=now,
-        scheduled_for=run_at,
-        idempotency_key=handler.idempotency_key,
-    )
+    job = _new_job(handler, args, kwargs, now=timezone.now())
     if handler.idempotency_key is None:
         job.save(force_insert=True)
     else:
@@ -105,6 +87,41 @@ def enqueue(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
             return existing
     push_on_commit([dispatch_of(job)])
     return job
+
+
+def enqueue_many(handler: Handler, calls: Iterable[tuple[tuple[Any, ...], dict[str, Any]]]) -> list[Job]:
+    """Record many jobs for `handler` at once: every call is checked first, then one bulk
+    insert per batch in one transaction, then one Redis pipeline per batch on commit."""
+    if handler.idempotency_key is not None:
+        raise TypeError(f"{handler.name}: enqueue_many() cannot share one idempotency_key between jobs")
+    now = timezone.now()
+    jobs = [_new_job(handler, args, kwargs, now=now) for args, kwargs in calls]
+    with transaction.atomic():
+        Job.objects.bulk_create(jobs, batch_size=BULK_BATCH_SIZE)
+        push_on_commit([dispatch_of(job) for job in jobs])
+    return jobs
+
+
+def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *, now: datetime) -> Job:
+    transport.queue_config(handler.queue)
+    job_args, job_kwargs = encode_arguments(handler.name, args, kwargs)
+    run_at = handler.at
+    if handler.delay:
+        run_at = now + timedelta(seconds=handler.delay)
+    return Job(
+        handler=handler.name,
+        queue=handler.queue,
+        priority=handler.priority,
+        args=job_args,
+        kwargs=job_kwargs,
+        state=State.SCHEDULED if run_at is not None and run_at > now else State.QUEUED,
+        max_attempts=handler.attempts,
+        backoff=handler.backoff.to_dict(),
+        timeout=handler.timeout,
+        created_at=now,
+        scheduled_for=run_at,
+        idempotency_key=handler.idempotency_key,
+    )
 
 
 def _holder_of(idempotency_key: str) -> Job | None:

@@ -13,7 +13,7 @@ from rq import Queue
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from jobs_app import transport
+from jobs_app import Call, transport
 from jobs_app.models import Job
 from tests.testapp import handlers
 
@@ -153,3 +153,25 @@ def test_a_finished_job_frees_the_key(state):
     first = handlers.add.using(idempotency_key="k").enqueue(1, 2)
     Job.objects.filter(pk=first.pk).update(state=state)
     assert handlers.add.using(idempotency_key="k").enqueue(1, 2).pk != first.pk
+
+
+def test_enqueue_many_records_every_job_and_pushes_them_all(redis, django_assert_max_num_queries):
+    # Bulk INSERTs: SQLite caps the rows per statement at 999 parameters, so ~40 rows a statement there.
+    with django_assert_max_num_queries(100):
+        jobs = handlers.echo.enqueue_many([(n,) for n in range(2500)] + [Call("x", flag=True)])
+    assert len(jobs) == Job.objects.filter(handler="test.echo", state=Job.State.QUEUED).count() == 2501
+    assert Job.objects.get(pk=jobs[-1].pk).kwargs == {"flag": True}
+    assert Queue("email", connection=redis).count == 2501
+
+
+def test_enqueue_many_checks_every_call_before_writing_anything():
+    with pytest.raises(TypeError, match=r"argument 1 \(object\)"):
+        handlers.echo.enqueue_many([(1,), (object(),)])
+    with pytest.raises(TypeError, match="tuples of arguments or Call"):
+        handlers.echo.enqueue_many([1])
+    assert not Job.objects.exists()
+
+
+def test_enqueue_many_refuses_one_idempotency_key_for_many_jobs():
+    with pytest.raises(TypeError, match="cannot share one idempotency_key"):
+        handlers.echo.using(idempotency_key="k").enqueue_many([(1,), (2,)])
