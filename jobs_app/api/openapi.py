@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from ..conf import app_settings
 from ..states import Priority, State
 from ..stats import QUEUE_STAT_NAMES
 
@@ -251,6 +252,9 @@ PATHS: dict[str, Any] = {
 
 def openapi_document(base_path: str) -> dict[str, Any]:
     """The document, for the API mounted at `base_path` (for example `/api/jobs`)."""
+    paths = PATHS
+    if app_settings.HEALTH_PUBLIC:
+        paths = {**PATHS, "/health": {"get": {**PATHS["/health"]["get"], "security": [{}]}}}
     return {
         "openapi": "3.0.3",
         "info": {
@@ -261,7 +265,7 @@ def openapi_document(base_path: str) -> dict[str, Any]:
         },
         "servers": [{"url": base_path or "/"}],
         "security": [{"bearerAuth": []}, {"sessionAuth": []}],
-        "paths": PATHS,
+        "paths": paths,
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

@@ -23,6 +23,8 @@ def hash_token(raw: str) -> str:
 def issue_token(user: AbstractBaseUser, name: str = "") -> tuple[ApiToken, str]:
     """Make a token for `user`; returns the row and the token itself, which is not kept anywhere."""
     raw = secrets.token_urlsafe(32)
+    while raw.startswith("-"):  # so that `--revoke PREFIX` never looks like an option
+        raw = secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, key_hash=hash_token(raw), prefix=raw[:8], name=name)
     return token, raw
 
