@@ -15,6 +15,8 @@ DEFAULTS: dict[str, Any] = {
     "RQ_FAILURE_TTL": 7 * 24 * 3600,
     # Seconds RQ's job timeout exceeds the handler's, so that recording an attempt is never cut short.
     "TIMEOUT_MARGIN": 30,
+    # Let anyone call GET /api/jobs/health without credentials (for load balancers and probes).
+    "HEALTH_PUBLIC": False,
 }
 
 

@@ -117,3 +117,31 @@ def attempts_per_hour(hours: int = 24, *, now: datetime | None = None) -> list[H
         if bucket is not None:
             bucket["succeeded" if outcome == JobAttempt.Outcome.SUCCEEDED else "failed"] += count
     return [HourlyAttempts(start=start, **counts[start]) for start in starts]
+
+
+# What the queue stats call each state, as job-queue dashboards usually do.
+QUEUE_STAT_NAMES = {
+    "waiting": State.QUEUED,
+    "active": State.RUNNING,
+    "completed": State.SUCCEEDED,
+    "failed": State.FAILED,
+    "delayed": State.SCHEDULED,
+    "dead": State.DEAD,
+}
+
+
+def queue_stats(queue: str) -> dict[str, int]:
+    """`waiting`, `active`, `completed`, `failed`, `delayed` and `dead` counts of one queue, in one query."""
+    rows = dict(Job.objects.order_by().filter(queue=queue).values_list("state").annotate(count=Count("pk")))
+    return {name: rows.get(state, 0) for name, state in QUEUE_STAT_NAMES.items()}
+
+
+def failures_by_handler(since: datetime) -> dict[str, int]:
+    """Failed attempts (including killed ones, and ones retried since) per handler that finished after `since`."""
+    rows = (
+        JobAttempt.objects.order_by()
+        .filter(finished_at__gte=since, outcome__in=(JobAttempt.Outcome.FAILED, JobAttempt.Outcome.KILLED))
+        .values_list("job__handler")
+        .annotate(count=Count("pk"))
+    )
+    return dict(sorted(rows))

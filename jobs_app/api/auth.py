@@ -1,0 +1,57 @@
+"""Who may call the API: staff users by session (with CSRF on POST) or by `Authorization: Bearer <token>`."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware
+
+from .errors import ApiError
+from .tokens import user_for_token
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="jobs_app"'}
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's CSRF check, returning the reason it failed instead of an HTML page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+        return reason
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header; None when there is no Bearer header."""
+    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip()
+
+
+def authenticate(request: HttpRequest) -> AbstractBaseUser:
+    """The staff user making this request, or ApiError 401 (no or bad credentials) / 403 (not staff, CSRF)."""
+    raw = bearer_token(request)
+    if raw is not None:
+        user = user_for_token(raw)
+        if user is None:
+            raise ApiError(401, "Invalid or revoked API token", headers=_CHALLENGE)
+        # A token is not a cookie a browser sends by itself: no CSRF check.
+        request.user = user
+    else:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            raise ApiError(
+                401, "Authentication required: log in as a staff user or send a Bearer token", headers=_CHALLENGE
+            )
+        check = _CsrfCheck(lambda request: None)
+        check.process_request(request)
+        reason = check.process_view(request, None, (), {})
+        if reason:
+            raise ApiError(403, f"CSRF check failed: {reason}")
+    if not user.is_staff:
+        raise ApiError(403, "Staff users only")
+    return user
+
+
+def require_permission(user: AbstractBaseUser, permission: str) -> None:
+    if not user.has_perm(permission):
+        raise ApiError(403, f"Permission {permission!r} required")

@@ -1,0 +1,285 @@
+"""The OpenAPI 3 document of the API, built from the same names the views use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from ..conf import app_settings
+from ..states import Priority, State
+from ..stats import QUEUE_STAT_NAMES
+
+_INTEGER = {"type": "integer", "minimum": 0}
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {**_TIME, "nullable": True}
+_ANY: dict[str, Any] = {"description": "Any JSON value."}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(properties), **extra}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+_AUTH_ERRORS = {
+    "401": _error("No credentials, or a bad or revoked token."),
+    "403": _error("Not a staff user, or a session POST without a valid CSRF token."),
+}
+_REDIS_DOWN = {"503": _error("Redis cannot be reached.")}
+_STATE_COUNTS = _object({state: _INTEGER for state in State.values})
+_TEXT_FILTER = {"type": "string", "maxLength": 200}
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "The job's UUID. Anything else is a job that does not exist (404).",
+    "schema": {"type": "string", "format": "uuid"},
+}
+
+_SUMMARY = {
+    "id": {"type": "string", "format": "uuid"},
+    "handler": {"type": "string"},
+    "queue": {"type": "string"},
+    "state": {"type": "string", "enum": State.values},
+    "args": {"type": "array", "items": _ANY},
+    "kwargs": {"type": "object", "additionalProperties": _ANY},
+    "error_type": {"type": "string"},
+    "error_message": {"type": "string"},
+    "failed_at": _NULLABLE_TIME,
+    "attempts": _INTEGER,
+    "max_attempts": _INTEGER,
+    "auto_retries": _INTEGER,
+}
+
+_ATTEMPT = {
+    "cycle": _INTEGER,
+    "number": _INTEGER,
+    "outcome": {"type": "string", "enum": ["succeeded", "failed", "killed"]},
+    "started_at": _TIME,
+    "finished_at": _TIME,
+    "duration": {"type": "number", "description": "Seconds."},
+    "error_type": {"type": "string"},
+    "error_message": {"type": "string"},
+    "traceback": {"type": "string"},
+    "worker_name": {"type": "string"},
+}
+
+_DETAIL = {
+    **_SUMMARY,
+    "priority": {"type": "string", "enum": Priority.values},
+    "backoff": {"type": "object", "additionalProperties": _ANY},
+    "timeout": {"type": "number", "nullable": True, "description": "Seconds; null means the queue's."},
+    "cycle": _INTEGER,
+    "created_at": _TIME,
+    "scheduled_for": _NULLABLE_TIME,
+    "started_at": _NULLABLE_TIME,
+    "finished_at": _NULLABLE_TIME,
+    "traceback": {"type": "string"},
+    "result": {**_ANY, "nullable": True},
+    "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+    "progress_message": {"type": "string"},
+    "idempotency_key": {"type": "string", "nullable": True},
+    "worker_name": {"type": "string"},
+    "needs_push": {"type": "boolean"},
+    "history": {"type": "array", "items": _ref("Attempt"), "description": "Attempts, oldest first."},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": {"type": "string"}}),
+    "JobSummary": _object(_SUMMARY),
+    "FailedJobs": _object(
+        {
+            "count": {**_INTEGER, "description": "Jobs matching the filters, over all pages."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+            "offset": _INTEGER,
+            "state": {"type": "string", "enum": [State.FAILED, State.DEAD]},
+            "results": {"type": "array", "items": _ref("JobSummary")},
+        }
+    ),
+    "Attempt": _object(_ATTEMPT),
+    "Job": _object(_DETAIL),
+    "RetryAccepted": _object({"message": {"type": "string"}, "job_id": {"type": "string", "format": "uuid"}}),
+    "RetryAllRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "queue": {**_TEXT_FILTER, "nullable": True, "description": "Only this queue."},
+            "handler": {**_TEXT_FILTER, "nullable": True, "description": "Only this handler."},
+            "state": {"type": "string", "enum": [State.FAILED, State.DEAD], "default": State.FAILED},
+        },
+    },
+    "RetryAllResult": _object(
+        {"message": {"type": "string"}, "retried": _INTEGER, "skipped": _INTEGER, "total": _INTEGER}
+    ),
+    "StateCounts": _STATE_COUNTS,
+    "Metrics": _object(
+        {
+            "generated_at": _TIME,
+            "states": _ref("StateCounts"),
+            "queues": {"type": "object", "additionalProperties": _ref("StateCounts")},
+            "failures_last_24h": _object(
+                {
+                    "since": _TIME,
+                    "by_handler": {
+                        "type": "object",
+                        "additionalProperties": _INTEGER,
+                        "description": "Failed or killed attempts per handler since `since`.",
+                    },
+                }
+            ),
+            "rq_queue_lengths": {"type": "object", "additionalProperties": _INTEGER},
+            "workers": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                "description": "Names of the workers alive, per queue they listen to.",
+            },
+            "workers_alive": _INTEGER,
+        }
+    ),
+    "QueueStats": _object({name: _INTEGER for name in QUEUE_STAT_NAMES}),
+    "Health": _object(
+        {
+            "status": {"type": "string", "enum": ["ok"]},
+            "reasons": {"type": "array", "items": {"type": "string"}, "maxItems": 0},
+            "checked_at": _TIME,
+        }
+    ),
+    "Unhealthy": _object(
+        {
+            "status": {"type": "string", "enum": ["unhealthy"]},
+            "error": {"type": "string"},
+            "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "checked_at": _TIME,
+        }
+    ),
+}
+
+
+def _get(summary: str, responses: dict[str, Any], parameters: list | None = None, **extra: Any) -> dict[str, Any]:
+    operation = {"summary": summary, "responses": {**responses, **_AUTH_ERRORS}, **extra}
+    if parameters:
+        operation["parameters"] = parameters
+    return {"get": operation}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PATHS: dict[str, Any] = {
+    "/failed": _get(
+        "Failed (or dead) jobs, newest failure first",
+        {"200": _json(_ref("FailedJobs"), "A page of jobs."), "400": _error("A query parameter is invalid.")},
+        [
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size."),
+            _query("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}, "Skip."),
+            _query("queue", _TEXT_FILTER, "Only this queue."),
+            _query("handler", _TEXT_FILTER, "Only this handler."),
+            _query(
+                "state",
+                {"type": "string", "enum": [State.FAILED, State.DEAD], "default": State.FAILED},
+                "`dead` for the dead letter.",
+            ),
+        ],
+    ),
+    "/retry-all-failed": {
+        "post": {
+            "summary": "Re-run every failed (or dead) job matching the filters, in bulk",
+            "description": "Needs the permission `jobs_app.retry_job`. An empty body re-runs every `failed` job.",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("RetryAllRequest")}}},
+            "responses": {
+                "200": _json(_ref("RetryAllResult"), "Done: how many were re-run and skipped."),
+                "400": _error("Malformed JSON, or an invalid field."),
+                **_AUTH_ERRORS,
+            },
+        }
+    },
+    "/metrics": _get(
+        "Counts per state and queue, failures per handler in the last 24 hours, RQ queue lengths, workers",
+        {"200": _json(_ref("Metrics"), "The figures."), **_REDIS_DOWN},
+    ),
+    "/queues/{name}/stats": _get(
+        "Counts of one queue's jobs",
+        {"200": _json(_ref("QueueStats"), "The counts."), "404": _error("No such queue in settings.RQ_QUEUES.")},
+        [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+    ),
+    "/health": _get(
+        "Whether every queue with waiting jobs has a worker alive",
+        {"200": _json(_ref("Health"), "Healthy."), "503": _json(_ref("Unhealthy"), "Unhealthy, with the reasons.")},
+        description="Open to anyone when `JOBS_APP['HEALTH_PUBLIC']` is true.",
+    ),
+    "/openapi.json": _get(
+        "This document",
+        {
+            "200": {
+                "description": "An OpenAPI 3 document.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        },
+    ),
+    "/{job_id}": _get(
+        "One job, with its attempt history",
+        {"200": _json(_ref("Job"), "The job."), "404": _error("No such job, or the id is not a UUID.")},
+        [_JOB_ID],
+    ),
+    "/{job_id}/retry": {
+        "post": {
+            "summary": "Re-run one failed, dead or cancelled job",
+            "description": "Needs the permission `jobs_app.retry_job`.",
+            "parameters": [_JOB_ID],
+            "responses": {
+                "202": _json(_ref("RetryAccepted"), "Queued for a new run."),
+                "400": _error("The job is not failed, dead or cancelled."),
+                "404": _error("No such job, or the id is not a UUID."),
+                "409": _error("Another request is re-running the job at this moment."),
+                **_AUTH_ERRORS,
+            },
+        }
+    },
+}
+
+
+def openapi_document(base_path: str) -> dict[str, Any]:
+    """The document, for the API mounted at `base_path` (for example `/api/jobs`)."""
+    paths = PATHS
+    if app_settings.HEALTH_PUBLIC:
+        paths = {**PATHS, "/health": {"get": {**PATHS["/health"]["get"], "security": [{}]}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "jobs_app API",
+            "version": "1",
+            "description": "Admin-only JSON API for failed jobs, retries, metrics and health. "
+            'Every error is `{"error": "..."}`.',
+        },
+        "servers": [{"url": base_path or "/"}],
+        "security": [{"bearerAuth": []}, {"sessionAuth": []}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `python manage.py create_api_token <username>`.",
+                },
+                "sessionAuth": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "description": "A staff user's Django session; POSTs also need the CSRF token.",
+                },
+            },
+        },
+    }

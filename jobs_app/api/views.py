@@ -1,0 +1,140 @@
+"""The API's views: each validates its input, calls the stats or the service layer once, and answers JSON."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import F
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from .. import health as health_checks
+from .. import services, stats
+from ..models import Job
+from ..states import RETRYABLE, State
+from . import params
+from .endpoint import endpoint
+from .errors import ApiError
+from .openapi import openapi_document
+from .serializers import iso, job_detail, job_summary
+
+RETRY_PERMISSION = "jobs_app.retry_job"
+FAILED_STATES = (State.FAILED, State.DEAD)
+MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000
+FAILURE_WINDOW = timedelta(hours=24)
+
+
+def _failed_jobs(queue: str, handler: str, state: str):
+    jobs = Job.objects.filter(state=state)
+    if queue:
+        jobs = jobs.filter(queue=queue)
+    if handler:
+        jobs = jobs.filter(handler=handler)
+    return jobs
+
+
+@endpoint("GET")
+def failed(request: HttpRequest) -> JsonResponse:
+    limit = params.integer(request, "limit", default=50, minimum=1, maximum=MAX_LIMIT)
+    offset = params.integer(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    queue = params.text(request.GET.get("queue"), "queue")
+    handler = params.text(request.GET.get("handler"), "handler")
+    state = params.choice(request.GET.get("state"), "state", FAILED_STATES, default=State.FAILED)
+    jobs = _failed_jobs(queue, handler, state)
+    page = jobs.order_by(F("failed_at").desc(nulls_last=True), "-created_at", "-pk")[offset : offset + limit]
+    return JsonResponse(
+        {
+            "count": jobs.count(),
+            "limit": limit,
+            "offset": offset,
+            "state": state,
+            "results": [job_summary(job) for job in page],
+        }
+    )
+
+
+@endpoint("GET")
+def job(request: HttpRequest, job_id: str) -> JsonResponse:
+    found = Job.objects.filter(pk=params.job_id(job_id)).prefetch_related("history").first()
+    if found is None:
+        raise ApiError(404, f"Job '{job_id}' not found")
+    return JsonResponse(job_detail(found))
+
+
+@endpoint("POST", permission=RETRY_PERMISSION)
+def retry(request: HttpRequest, job_id: str) -> JsonResponse:
+    found = Job.objects.filter(pk=params.job_id(job_id)).first()
+    if found is None:
+        raise ApiError(404, f"Job '{job_id}' not found")
+    if found.state not in RETRYABLE:
+        raise ApiError(400, f"Job {found.pk} is not in failed state. Current state: {found.state}")
+    if not services.rerun(found).retried:
+        raise ApiError(409, f"Job {found.pk} is being re-run by another request. Current state: {found.state}")
+    return JsonResponse({"message": f"Job '{found.pk}' has been queued for retry", "job_id": str(found.pk)}, status=202)
+
+
+@endpoint("POST", permission=RETRY_PERMISSION)
+def retry_all_failed(request: HttpRequest) -> JsonResponse:
+    body = params.json_object(request, allowed=("queue", "handler", "state"))
+    queue = params.text(body.get("queue"), "queue")
+    handler = params.text(body.get("handler"), "handler")
+    state = params.choice(body.get("state"), "state", FAILED_STATES, default=State.FAILED)
+    result = services.rerun(_failed_jobs(queue, handler, state))
+    return JsonResponse(
+        {
+            "message": "Retry operation complete",
+            "retried": result.retried,
+            "skipped": result.skipped,
+            "total": result.total,
+        }
+    )
+
+
+@endpoint("GET")
+def metrics(request: HttpRequest) -> JsonResponse:
+    now = timezone.now()
+    counts = stats.state_counts()
+    workers = stats.workers_by_queue()
+    since = now - FAILURE_WINDOW
+    return JsonResponse(
+        {
+            "generated_at": iso(now),
+            "states": stats.total_state_counts(counts),
+            "queues": counts,
+            "failures_last_24h": {"since": iso(since), "by_handler": stats.failures_by_handler(since)},
+            "rq_queue_lengths": stats.rq_queue_lengths(),
+            "workers": workers,
+            "workers_alive": len({name for names in workers.values() for name in names}),
+        }
+    )
+
+
+@endpoint("GET")
+def queue_stats(request: HttpRequest, name: str) -> JsonResponse:
+    if name not in stats.logical_queues():
+        raise ApiError(404, f"Queue '{name}' not found")
+    return JsonResponse(stats.queue_stats(name))
+
+
+@endpoint("GET", public_setting="HEALTH_PUBLIC")
+def health(request: HttpRequest) -> JsonResponse:
+    reasons = health_checks.problems()
+    checked_at = iso(timezone.now())
+    if reasons:
+        return JsonResponse(
+            {"status": "unhealthy", "error": "; ".join(reasons), "reasons": reasons, "checked_at": checked_at},
+            status=503,
+        )
+    return JsonResponse({"status": "ok", "reasons": [], "checked_at": checked_at})
+
+
+@endpoint("GET")
+def openapi(request: HttpRequest) -> JsonResponse:
+    base_path = request.path.removesuffix("openapi.json").rstrip("/")
+    return JsonResponse(openapi_document(base_path))
+
+
+def not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """Any other URL under the API's prefix: a JSON 404, never Django's HTML page."""
+    return JsonResponse({"error": f"No API endpoint at {request.path}"}, status=404)

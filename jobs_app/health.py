@@ -1,0 +1,37 @@
+"""Health problems for probes and on-call tooling: each check returns the reasons it finds, empty when healthy.
+
+To add a reason (for example stale periodic jobs), write a function returning a list of
+strings and append it to `CHECKS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from redis import RedisError
+
+from . import stats
+
+Check = Callable[[], list[str]]
+
+
+def queues_without_workers() -> list[str]:
+    counts = stats.state_counts()
+    return [
+        f"Queue {queue!r} has {counts[queue]['queued']} waiting job(s) and no worker alive"
+        for queue in stats.queues_without_workers(counts)
+    ]
+
+
+CHECKS: list[Check] = [queues_without_workers]
+
+
+def problems() -> list[str]:
+    """Every reason the job system is not healthy, from every check in `CHECKS`."""
+    reasons: list[str] = []
+    for check in CHECKS:
+        try:
+            reasons.extend(check())
+        except RedisError as error:
+            reasons.append(f"Redis is unreachable: {error}")
+    return reasons

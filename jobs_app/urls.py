@@ -1,0 +1,21 @@
+"""The JSON API's URLs. Mount them with `path("api/jobs/", include("jobs_app.urls"))`."""
+
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+
+from .api import views
+
+app_name = "jobs_api"
+
+urlpatterns = [
+    path("failed", views.failed, name="failed"),
+    path("retry-all-failed", views.retry_all_failed, name="retry-all-failed"),
+    path("metrics", views.metrics, name="metrics"),
+    path("health", views.health, name="health"),
+    path("openapi.json", views.openapi, name="openapi"),
+    path("queues/<str:name>/stats", views.queue_stats, name="queue-stats"),
+    path("<str:job_id>/retry", views.retry, name="retry"),
+    path("<str:job_id>", views.job, name="job"),
+    # Last: every other URL under the prefix answers a JSON 404 (CSRF-exempt so a POST gets it too).
+    re_path(r"", csrf_exempt(views.not_found), name="not-found"),
+]

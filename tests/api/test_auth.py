@@ -1,0 +1,145 @@
+"""Who may call the API: staff by session (CSRF on POST) or by bearer token; 401 and 403 otherwise."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client, override_settings
+from django.utils import timezone
+
+from jobs_app.api.tokens import issue_token, revoke_tokens
+from jobs_app.models import ApiToken, Job
+from tests.factories import JobFactory
+
+from .conftest import API
+
+pytestmark = pytest.mark.django_db
+
+GET_ENDPOINTS = ["/failed", "/metrics", "/health", "/openapi.json", "/queues/default/stats", "/" + "0" * 32]
+
+
+@pytest.mark.parametrize("path", GET_ENDPOINTS)
+def test_no_credentials_is_401_json(path):
+    response = Client().get(API + path)
+    assert response.status_code == 401
+    assert response.json() == {"error": "Authentication required: log in as a staff user or send a Bearer token"}
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("header", ["Bearer nope", "Bearer ", "bearer " + "x" * 500])
+def test_bad_token_is_401(header):
+    response = Client(headers={"Authorization": header}).get(f"{API}/failed")
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid or revoked API token"}
+
+
+def test_revoked_token_is_401(staff, token):
+    assert Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed").status_code == 200
+    assert revoke_tokens(staff) == 1
+    assert Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed").status_code == 401
+
+
+def test_token_of_inactive_user_is_401(staff, token):
+    staff.is_active = False
+    staff.save()
+    assert Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed").status_code == 401
+
+
+def test_bad_token_is_401_even_with_a_staff_session(session_client):
+    response = session_client.get(f"{API}/failed", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401
+
+
+def test_other_authorization_schemes_fall_back_to_the_session(session_client):
+    response = session_client.get(f"{API}/failed", headers={"Authorization": "Basic Zm9vOmJhcg=="})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", GET_ENDPOINTS)
+def test_non_staff_session_is_403(outsider, path):
+    client = Client()
+    client.force_login(outsider)
+    response = client.get(API + path)
+    assert response.status_code == 403
+    assert response.json() == {"error": "Staff users only"}
+
+
+def test_non_staff_token_is_403(outsider):
+    raw = issue_token(outsider)[1]
+    response = Client(headers={"Authorization": f"Bearer {raw}"}).get(f"{API}/failed")
+    assert response.status_code == 403
+    assert response.json() == {"error": "Staff users only"}
+
+
+def test_staff_session_may_read(session_client):
+    assert session_client.get(f"{API}/failed").status_code == 200
+
+
+def test_session_post_without_csrf_token_is_403_json(session_client):
+    job = JobFactory(failed=True)
+    response = session_client.post(f"{API}/{job.pk}/retry")
+    assert response.status_code == 403
+    assert response.json()["error"].startswith("CSRF check failed")
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED
+
+
+def test_session_post_with_csrf_token_is_accepted(session_client):
+    job = JobFactory(failed=True)
+    session_client.get("/admin/")  # a page with a form (log out) sets the CSRF cookie
+    csrf = session_client.cookies["csrftoken"].value
+    response = session_client.post(f"{API}/{job.pk}/retry", headers={"X-CSRFToken": csrf})
+    assert response.status_code == 202
+
+
+def test_token_post_needs_no_csrf_token(api):
+    job = JobFactory(failed=True)
+    assert api.post(f"{API}/{job.pk}/retry").status_code == 202
+
+
+@pytest.mark.parametrize("path", ["/{id}/retry", "/retry-all-failed"])
+def test_retries_need_the_retry_permission(viewer, path):
+    job = JobFactory(failed=True)
+    raw = issue_token(viewer)[1]
+    response = Client(headers={"Authorization": f"Bearer {raw}"}).post(API + path.format(id=job.pk))
+    assert response.status_code == 403
+    assert response.json() == {"error": "Permission 'jobs_app.retry_job' required"}
+    job.refresh_from_db()
+    assert job.state == Job.State.FAILED
+
+
+def test_superuser_may_retry_without_explicit_permission(django_user_model):
+    admin = django_user_model.objects.create_superuser("root", password="pw")
+    raw = issue_token(admin)[1]
+    job = JobFactory(failed=True)
+    assert Client(headers={"Authorization": f"Bearer {raw}"}).post(f"{API}/{job.pk}/retry").status_code == 202
+
+
+def test_health_is_closed_by_default():
+    assert Client().get(f"{API}/health").status_code == 401
+
+
+@override_settings(JOBS_APP={"HEALTH_PUBLIC": True})
+def test_health_may_be_opened_for_load_balancers():
+    response = Client().get(f"{API}/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    # Only the health check: everything else stays closed.
+    assert Client().get(f"{API}/metrics").status_code == 401
+
+
+def test_using_a_token_records_when(staff):
+    row, raw = issue_token(staff)
+    assert row.last_used_at is None
+    Client(headers={"Authorization": f"Bearer {raw}"}).get(f"{API}/failed")
+    row.refresh_from_db()
+    assert row.last_used_at is not None
+    assert timezone.now() - row.last_used_at < timedelta(minutes=1)
+
+
+def test_tokens_are_stored_hashed(staff):
+    row, raw = issue_token(staff)
+    assert raw not in {row.key_hash, row.prefix, row.name}
+    assert not ApiToken.objects.filter(key_hash=raw).exists()
+    assert raw.startswith(row.prefix)
