@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint
+.PHONY: install run test lint bench bench-quick
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# jobs_app beside bare RQ on one Redis, in one run: the table in the README (bench/run.py).
+bench: install
+	$(BIN)/python -m bench.run
+
+# Small numbers: proves the benchmark still runs (CI); the figures mean little.
+bench-quick: install
+	$(BIN)/python -m bench.run --quick

@@ -66,24 +66,26 @@ def execute(job_id: str) -> Retry | None:
     """
     close_old_connections()
     try:
-        job = Job.objects.filter(pk=uuid.UUID(str(job_id))).first()
+        job_pk = uuid.UUID(str(job_id))
     except ValueError:
-        job = None
-    if job is None:
         logger.warning("Skipped: RQ job %s has no Job row", job_id)
         return None
-
-    if job.state == State.SCHEDULED and job.scheduled_for and job.scheduled_for > timezone.now():
-        # Delivered early (clock skew between hosts, a duplicate push): put it back.
-        wait = (job.scheduled_for - timezone.now()).total_seconds()
-        logger.info("Deferred: %s is scheduled for %s", job.label, job.scheduled_for.isoformat())
-        return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))  # RQ's count must not run out here
-
     current = get_current_job()
-    if not services.claim(job, worker_name=current.worker_name if current else ""):
-        logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", job.label, job.state)
-        return None
-    return _run_attempt(job)
+    job = services.claim(job_pk, worker_name=current.worker_name if current else "")
+    if job is not None:
+        return _run_attempt(job)
+
+    row = Job.objects.filter(pk=job_pk).first()
+    if row is None:
+        logger.warning("Skipped: RQ job %s has no Job row", job_id)
+    elif row.state == State.SCHEDULED and row.scheduled_for and row.scheduled_for > timezone.now():
+        # Delivered early (clock skew between hosts, a duplicate push): put it back.
+        wait = (row.scheduled_for - timezone.now()).total_seconds()
+        logger.info("Deferred: %s is scheduled for %s", row.label, row.scheduled_for.isoformat())
+        return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))  # RQ's count must not run out here
+    else:
+        logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", row.label, row.state)
+    return None
 
 
 def _run_attempt(job: Job) -> Retry | None:

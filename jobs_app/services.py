@@ -7,12 +7,13 @@ them writes a `Job` row by itself.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from redis import RedisError
@@ -128,19 +129,35 @@ def _holder_of(idempotency_key: str) -> Job | None:
     return Job.objects.unfinished().filter(idempotency_key=idempotency_key).first()
 
 
-def claim(job: Job, *, worker_name: str) -> bool:
-    """Move a waiting job to `running` for one more attempt.
+def claim(job_id: uuid.UUID, *, worker_name: str) -> Job | None:
+    """Move a waiting, due job to `running` for one more attempt, and return its row.
 
-    A conditional update: it succeeds only while the row is as the worker read it,
-    so a job delivered twice runs once at a time. False when someone else has it.
+    A conditional update: only a `queued` job, or a `scheduled` one whose time has
+    come, becomes `running`, so a job delivered twice runs once at a time. None when
+    the job is not waiting (someone else has it, it is finished or not due, or has no row).
     """
-    now = timezone.now()
-    claimed = Job.objects.filter(
-        pk=job.pk, state=job.state, state__in=RUNNABLE, cycle=job.cycle, attempts=job.attempts
-    ).update(state=State.RUNNING, attempts=F("attempts") + 1, started_at=now, worker_name=worker_name)
-    if claimed:
-        job.state, job.attempts, job.started_at, job.worker_name = State.RUNNING, job.attempts + 1, now, worker_name
-    return bool(claimed)
+    # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on
+    # every job (SQLite 3.35+ and PostgreSQL both have RETURNING).
+    table, state, attempts, started_at, worker, pk, scheduled_for = map(
+        connection.ops.quote_name,
+        (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for"),
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"UPDATE {table} SET {state} = %s, {attempts} = {attempts} + 1, {started_at} = %s, {worker} = %s "
+        f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING *"
+    )
+    params = [
+        State.RUNNING,
+        now,
+        worker_name,
+        Job._meta.pk.get_db_prep_value(job_id, connection),
+        State.QUEUED,
+        State.SCHEDULED,
+        now,
+    ]
+    claimed = list(Job.objects.raw(sql, params))
+    return claimed[0] if claimed else None
 
 
 def set_progress(job: Job, percent: int, message: str = "") -> None:

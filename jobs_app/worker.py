@@ -99,6 +99,22 @@ class _JobsAppWorkerMixin:
         kwargs.update(connection=connection, job_class=job_class, serializer=JSONSerializer, queue_class=rq.Queue)
         super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
 
+    def handle_job_success(self, job: rq.job.Job, queue: rq.Queue, started_job_registry: Any) -> None:
+        """After a jobs_app attempt, the row holds the outcome: RQ need keep nothing.
+
+        RQ's own path with `result_ttl=0` deletes the job through every registry it might
+        be in, and looks for dependents and repeats jobs_app never sets; here the job is
+        only in the started registry, so one pipeline drops it there and deletes its hash.
+        """
+        if job.func_name != transport.ENTRY_POINT:
+            return super().handle_job_success(job, queue, started_job_registry)
+        with self.connection.pipeline() as pipeline:
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            self.cleanup_execution(job, pipeline=pipeline)
+            pipeline.delete(job.key)
+            pipeline.execute()
+
 
 class Worker(_JobsAppWorkerMixin, rq.Worker):
     """The forking worker (one work horse per job), for production."""

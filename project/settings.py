@@ -62,6 +62,10 @@ TEMPLATES = [
 WSGI_APPLICATION = "project.wsgi.application"
 
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# Workers are long-lived: keep their connection between jobs (reconnecting per job costs
+# more than the job), and check it before reuse, so a restarted database is survived.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=600))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several workers and a sweeper write at once: WAL lets readers run beside the
     # writer, IMMEDIATE takes the write lock at BEGIN (no lock upgrade deadlocks),

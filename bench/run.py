@@ -1,0 +1,315 @@
+"""`make bench`: jobs_app side by side with bare RQ, on one Redis, one machine, in one run.
+
+Each case runs a few times, alternating jobs_app and bare RQ, and the table shows the
+medians, so that the ratios hold on a noisy machine. Worker cases run in a forked child
+process, whose peak RSS is reported. Results also go to bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+
+
+@dataclass
+class Case:
+    name: str
+    target: str
+    jobs_app: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    unit: str = "jobs/s"
+    passed: bool | None = None
+    note: str = ""
+
+    def median(self, side: str) -> float | None:
+        values = getattr(self, side)
+        return statistics.median(values) if values else None
+
+    @property
+    def ratio(self) -> float | None:
+        mine, bare = self.median("jobs_app"), self.median("bare")
+        return mine / bare if mine and bare else None
+
+
+def setup_environment(quick: bool) -> object:
+    """A throwaway Redis and a fresh database, before Django reads its settings."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    os.environ.setdefault("JOBS_LOG_LEVEL", "WARNING")
+    if not os.environ.get("DATABASE_URL"):
+        database = ROOT / "var" / "bench.sqlite3"
+        database.parent.mkdir(exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    from jobs_app.testing import RedisServer
+
+    server = RedisServer().start()
+    os.environ["REDIS_URL"] = server.url
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    import bench.tasks  # noqa: F401  (registers the benchmark's handlers)
+
+    return server
+
+
+def reset() -> None:
+    """Empty Redis and the job tables between runs."""
+    from jobs_app import transport
+    from jobs_app.models import Job, JobAttempt
+
+    transport.connection("default").flushdb()
+    JobAttempt.objects.all().delete()
+    Job.objects.all().delete()
+
+
+def bare_queue():
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from jobs_app import transport
+
+    return Queue("default", connection=transport.connection("default"), serializer=JSONSerializer)
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def in_child(action: Callable[[], float]) -> tuple[float, float]:
+    """Run `action` in a forked child: (its result, the child's peak RSS in MB, work horses included)."""
+    from django.db import connections
+
+    connections.close_all()
+    reader, writer = get_context("fork").Pipe(duplex=False)
+
+    def child() -> None:
+        seconds = action()
+        usage = max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        )
+        writer.send((seconds, usage / 1024))
+
+    process = get_context("fork").Process(target=child)
+    process.start()
+    result = reader.recv()
+    process.join()
+    return result
+
+
+# --- the cases: each returns seconds for n jobs, jobs_app side and bare side -------------------------------------
+
+
+def enqueue_one_by_one(n: int) -> tuple[Callable[[], float], Callable[[], float]]:
+    from django.db import transaction
+
+    from bench import tasks
+
+    def mine() -> float:
+        def run():
+            for i in range(n):
+                with transaction.atomic():
+                    tasks.noop_handler.enqueue(i)
+
+        return timed(run)
+
+    def bare() -> float:
+        queue = bare_queue()
+        return timed(lambda: [queue.enqueue(tasks.noop, i) for i in range(n)])
+
+    return mine, bare
+
+
+def enqueue_in_bulk(n: int):
+    from rq import Queue
+
+    from bench import tasks
+
+    def mine() -> float:
+        return timed(lambda: tasks.noop_handler.enqueue_many([(i,) for i in range(n)]))
+
+    def bare() -> float:
+        queue = bare_queue()
+        return timed(lambda: queue.enqueue_many([Queue.prepare_data(tasks.noop, (i,)) for i in range(n)]))
+
+    return mine, bare
+
+
+def run_jobs(n: int, *, forking: bool, failing: bool = False):
+    import django_rq
+    import rq
+    from rq import Queue, Retry
+
+    from bench import tasks
+    from jobs_app import worker as jobs_worker
+
+    def mine() -> float:
+        handler = tasks.fail_handler if failing else tasks.noop_handler
+        handler.enqueue_many([(i,) for i in range(n)])
+        worker_class = jobs_worker.Worker if forking else jobs_worker.SimpleWorker
+        return in_child(
+            lambda: timed(lambda: django_rq.get_worker("default", worker_class=worker_class).work(burst=True))
+        )
+
+    def bare() -> float:
+        queue = bare_queue()
+        function = tasks.fail if failing else tasks.noop
+        retry = Retry(max=2) if failing else None
+        queue.enqueue_many([Queue.prepare_data(function, (i,), retry=retry) for i in range(n)])
+        worker_class = rq.Worker if forking else rq.SimpleWorker
+        return in_child(
+            lambda: timed(
+                lambda: worker_class([queue], connection=queue.connection, serializer=queue.serializer).work(burst=True)
+            )
+        )
+
+    return mine, bare
+
+
+def rerun_failed(n: int):
+    from rq.job import JobStatus
+    from rq.registry import FailedJobRegistry
+
+    from bench import tasks
+    from jobs_app import services
+    from jobs_app.models import Job
+    from jobs_app.states import State
+
+    def mine() -> float:
+        jobs = tasks.noop_handler.enqueue_many([(i,) for i in range(n)])
+        Job.objects.filter(pk__in=[job.pk for job in jobs]).update(state=State.FAILED, attempts=3)
+        return timed(lambda: services.rerun(Job.objects.failed()))
+
+    def bare() -> float:
+        from rq import Queue
+
+        queue = bare_queue()
+        jobs = queue.enqueue_many([Queue.prepare_data(tasks.noop, (i,)) for i in range(n)])
+        registry = FailedJobRegistry(queue=queue)
+        with queue.connection.pipeline() as pipeline:
+            pipeline.delete(queue.key)
+            for job in jobs:
+                job.set_status(JobStatus.FAILED, pipeline=pipeline)
+                registry.add(job, ttl=3600, exc_string="RuntimeError: failed", pipeline=pipeline)
+            pipeline.execute()
+
+        def requeue_all():
+            for job_id in registry.get_job_ids():
+                registry.requeue(job_id)
+
+        return timed(requeue_all)
+
+    return mine, bare
+
+
+CASES = [
+    # name, target, (ratio floor), builder, n, quick n
+    ("enqueue, one job a transaction", 0.7, enqueue_one_by_one, 2000, 200),
+    ("enqueue_many, bulk", 0.7, enqueue_in_bulk, 10_000, 1000),
+    ("run no-op jobs, SimpleWorker", 0.9, lambda n: run_jobs(n, forking=False), 2000, 200),
+    ("run no-op jobs, forking Worker", 0.9, lambda n: run_jobs(n, forking=True), 2000, 100),
+    ("jobs failing 3 attempts, 0 backoff", 0.8, lambda n: run_jobs(n, forking=False, failing=True), 1000, 100),
+    ("re-run failed jobs in bulk", 5.0, rerun_failed, 10_000, 1000),
+]
+
+
+def measure(quick: bool, repeats: int, only: str | None) -> list[Case]:
+    cases = []
+    selected = [entry for entry in CASES if not only or only in entry[0]]
+    for index, (name, floor, builder, n, quick_n) in enumerate(selected, start=1):
+        n = quick_n if quick else n
+        case = Case(name=f"{name} ({n:,})", target=f"≥ {floor:g}")
+        mine, bare = builder(n)
+        for run in range(1, repeats + 1):
+            for side, action in (("jobs_app", mine), ("bare", bare)):
+                reset()
+                outcome = action()
+                seconds, rss = outcome if isinstance(outcome, tuple) else (outcome, None)
+                getattr(case, side).append(n / seconds)
+                if rss is not None and side == "jobs_app":
+                    case.rss_mb.append(rss)
+            print(
+                f"[{index}/{len(selected)}] {case.name}: run {run}/{repeats}: "
+                f"jobs_app {case.jobs_app[-1]:,.0f}/s, bare RQ {case.bare[-1]:,.0f}/s",
+                flush=True,
+            )
+        case.passed = case.ratio is not None and case.ratio >= floor
+        cases.append(case)
+    return cases
+
+
+def print_table(cases: list[Case]) -> None:
+    header = (
+        f"{'case':<46} {'jobs_app/s':>11} {'bare RQ/s':>11} {'ratio':>7} {'target':>7} {'result':>6} {'peak RSS':>9}"
+    )
+    print("\n" + header + "\n" + "-" * len(header))
+    for case in cases:
+        mine, bare = case.median("jobs_app"), case.median("bare")
+        rss = f"{max(case.rss_mb):.0f} MB" if case.rss_mb else ""
+        print(
+            f"{case.name:<46} {mine or 0:>11,.0f} {bare or 0:>11,.0f} {case.ratio or 0:>7.2f} {case.target:>7} "
+            f"{'pass' if case.passed else 'FAIL':>6} {rss:>9}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small numbers, to prove the benchmark runs (CI)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per side and case (default 3, quick 1)")
+    parser.add_argument("--only", help="run the cases whose name contains this text")
+    options = parser.parse_args()
+    repeats = options.repeats or (1 if options.quick else 3)
+    server = setup_environment(options.quick)
+    try:
+        from django.db import connection
+
+        started = time.perf_counter()
+        cases = measure(options.quick, repeats, options.only)
+        print_table(cases)
+        RESULTS.write_text(
+            json.dumps(
+                {
+                    "quick": options.quick,
+                    "repeats": repeats,
+                    "database": connection.vendor,
+                    "machine": {
+                        "cpus": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "system": platform.platform(),
+                    },
+                    "seconds": round(time.perf_counter() - started, 1),
+                    "cases": [{**asdict(case), "ratio": case.ratio} for case in cases],
+                },
+                indent=2,
+            )
+        )
+        print(f"\nWritten to {RESULTS.relative_to(ROOT)} ({time.perf_counter() - started:.0f}s)")
+    finally:
+        server.stop()
+    # A missed target is a finding, reported in the table; the run itself succeeded.
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
