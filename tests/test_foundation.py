@@ -55,11 +55,13 @@ def test_two_worker_processes_write_at_once_without_database_is_locked(manage_py
     assert len(jobs) == Job.objects.count()
 
 
+@pytest.mark.django_db  # Django 6.1's JSONField check asks the database what it supports
 def test_checks_warn_when_rqworker_would_not_use_jobs_apps_worker():
     with override_settings(RQ={}):
         assert "jobs_app.W001" in {message.id for message in run_checks()}
 
 
+@pytest.mark.django_db
 def test_checks_flag_a_handler_whose_queue_is_not_configured(settings):
     queues = {name: config for name, config in settings.RQ_QUEUES.items() if name != "email"}
     with override_settings(RQ_QUEUES=queues):
