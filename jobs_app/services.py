@@ -282,6 +282,8 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
                     for pk, handler, queue, priority, timeout in rows
                 ]
             )
+        if len(rows) < batch_size:
+            break  # that was the last batch: no need to ask again
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
     return RerunResult(retried=retried, skipped=total - retried)

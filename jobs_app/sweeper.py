@@ -132,6 +132,13 @@ def _as_read(rows: Sequence[tuple]) -> Q:
     return Q(state=State.FAILED) & condition
 
 
+def _rerun(rows: list[tuple]) -> int:
+    if not rows:
+        return 0
+    # One batch in one go: a batch_size above the row count spares rerun() asking for a next batch.
+    return services.rerun(Job.objects.filter(_as_read(rows)), auto_retry=True, batch_size=len(rows) + 1).retried
+
+
 def sweep(
     options: SweepOptions | None = None,
     *,
@@ -170,7 +177,7 @@ def sweep(
         if options.dry_run:
             retried, buried = len(to_retry), len(to_bury)
         else:
-            retried = services.rerun(Job.objects.filter(_as_read(to_retry)), auto_retry=True).retried if to_retry else 0
+            retried = _rerun(to_retry)
             buried = len(services.dead_letter(Job.objects.filter(_as_read(to_bury)))) if to_bury else 0
         result.retried += retried
         result.dead += buried
