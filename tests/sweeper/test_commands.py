@@ -74,7 +74,8 @@ def test_retry_failed_refuses_bad_options():
 
 
 @pytest.mark.subprocess
-def test_retry_failed_runs_until_sigterm_and_exits_0(subprocess_env, manage_py, ago):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_retry_failed_runs_until_sigterm_or_sigint_and_exits_0(signum, subprocess_env, manage_py, ago):
     JobFactory(failed=True, failed_at=ago(hours=1))
     sweeper = subprocess.Popen(
         [*manage_py, "retry_failed", "--interval", "3600", "--json"],
@@ -85,7 +86,7 @@ def test_retry_failed_runs_until_sigterm_and_exits_0(subprocess_env, manage_py, 
     )
     try:
         first_pass = json.loads(sweeper.stdout.readline())
-        sweeper.send_signal(signal.SIGTERM)
+        sweeper.send_signal(signum)
         assert sweeper.wait(timeout=30) == 0
     finally:
         if sweeper.poll() is None:

@@ -54,13 +54,16 @@ class Command(BaseCommand):
             dry_run=options["dry_run"],
         )
         stop = threading.Event()
-        if not options["once"]:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stop.set())
-        while True:
-            self.run_pass(sweep_options, options, stop)
-            if options["once"] or stop.wait(options["interval"]):
-                return
+        # SIGTERM / SIGINT: finish the batch in hand, then exit 0.
+        previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while True:
+                self.run_pass(sweep_options, options, stop)
+                if options["once"] or stop.wait(options["interval"]):
+                    return
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def run_pass(self, sweep_options: sweeper.SweepOptions, options: dict, stop: threading.Event) -> None:
         show_bar = not options["json"] and sys.stderr.isatty()
