@@ -9,10 +9,11 @@ send_email.enqueue("a@example.com", "Hi", "Welcome")
 """
 
 from .exceptions import HandlerNotFound, JobsAppError, JobTimeout, PermanentError, TransientError
-from .policy import Backoff
+from .policy import AutoRetry, Backoff
 from .registry import Call, Handler, get_handler, job_handler
 
 __all__ = [
+    "AutoRetry",
     "Backoff",
     "Call",
     "Handler",

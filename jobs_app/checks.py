@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from .conf import DEFAULTS, app_settings
+from .policy import AutoRetry, to_seconds
 from .registry import all_handlers
 
 WORKER_CLASSES = ("jobs_app.worker.Worker", "jobs_app.worker.SimpleWorker")
@@ -46,4 +48,41 @@ def check_rq_settings(app_configs=None, **kwargs) -> list:
                     id="jobs_app.W002",
                 )
             )
+    return messages
+
+
+@register()
+def check_sweeper_settings(app_configs=None, **kwargs) -> list:
+    """JOBS_APP["AUTO_RETRY"], ["REPAIR_GRACE"], ["ALERT_DEAD_THRESHOLD"] and ["RETENTION"]."""
+    messages = []
+
+    def error(setting: str, problem: str, hint: str, number: int) -> None:
+        messages.append(Error(f'JOBS_APP["{setting}"] {problem}', hint=hint, id=f"jobs_app.E1{number:02d}"))
+
+    auto_retry = app_settings.AUTO_RETRY
+    try:
+        AutoRetry(**{**DEFAULTS["AUTO_RETRY"], **auto_retry})
+    except (TypeError, ValueError) as problem:
+        error("AUTO_RETRY", f"is not valid: {problem}", 'For example {"delay": 300, "max_retries": 3}.', 1)
+    try:
+        to_seconds(app_settings.REPAIR_GRACE, name="REPAIR_GRACE")
+    except (TypeError, ValueError) as problem:
+        error("REPAIR_GRACE", f"is not valid: {problem}", "Give a number of seconds, for example 60.", 2)
+    threshold = app_settings.ALERT_DEAD_THRESHOLD
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0):
+        error("ALERT_DEAD_THRESHOLD", f"must be a whole number or None, got {threshold!r}", "For example 100.", 3)
+    retention = app_settings.RETENTION
+    try:
+        unknown = sorted(set(retention) - set(DEFAULTS["RETENTION"]))
+        if unknown:
+            raise ValueError(f"unknown state(s) {', '.join(unknown)}")
+        for state, seconds in retention.items():
+            to_seconds(seconds, name=state)
+    except (AttributeError, TypeError, ValueError) as problem:
+        error(
+            "RETENTION",
+            f"is not valid: {problem}",
+            'Map "succeeded", "dead" and "cancelled" to seconds or timedeltas.',
+            4,
+        )
     return messages

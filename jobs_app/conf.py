@@ -17,6 +17,16 @@ DEFAULTS: dict[str, Any] = {
     "TIMEOUT_MARGIN": 30,
     # Let anyone call GET /api/jobs/health without credentials (for load balancers and probes).
     "HEALTH_PUBLIC": False,
+    # The sweeper (`manage.py retry_failed`): re-run a failed job `delay` seconds after it failed,
+    # at most `max_retries` times, then move it to `dead`. A handler's `auto_retry=` overrides it.
+    "AUTO_RETRY": {"delay": 300, "max_retries": 3},
+    # Seconds a queued, scheduled or running job is left alone before the sweeper's repair touches it.
+    "REPAIR_GRACE": 60,
+    # More jobs than this going `dead` within an hour: the sweeper logs an error and mails the admins.
+    # None turns the alert off.
+    "ALERT_DEAD_THRESHOLD": 100,
+    # `manage.py purge_jobs`: how long finished jobs are kept, in seconds, by state.
+    "RETENTION": {"succeeded": 7 * 24 * 3600, "dead": 30 * 24 * 3600, "cancelled": 30 * 24 * 3600},
 }
 
 

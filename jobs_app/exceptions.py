@@ -23,5 +23,12 @@ class JobTimeout(JobsAppError):
     """A handler ran past its timeout; the attempt fails and the retry policy applies."""
 
 
+class WorkerDied(JobsAppError):
+    """The worker running an attempt died (killed, out of memory, host lost) before recording it.
+
+    The sweeper's repair records such an attempt as `killed` and applies the retry policy.
+    """
+
+
 class ForbiddenJobFunction(JobsAppError):
     """An RQ job names a callable that workers must not import (only jobs_app's entry point is allowed)."""

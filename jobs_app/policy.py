@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 import math
 import random
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from .exceptions import PermanentError, TransientError
@@ -122,3 +124,50 @@ def decide(
     if attempt < max_attempts:
         return RetryDecision(verdict=Verdict.RETRY, delay=backoff.seconds_after(attempt, rng))
     return RetryDecision(verdict=Verdict.FAIL)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoRetry:
+    """When the sweeper re-runs a `failed` job: `delay` seconds after it failed, at most `max_retries` times.
+
+    `delay_for` maps exception class names (as in `Job.error_type`) to their own delay,
+    for example `{"RateLimitError": 900}`.
+    """
+
+    delay: float = 300.0
+    max_retries: int = 3
+    delay_for: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delay", to_seconds(self.delay, name="delay"))
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ValueError(f"max_retries must be a whole number of at least 0, got {self.max_retries!r}")
+        if not isinstance(self.delay_for, Mapping):
+            raise TypeError(f"delay_for must map exception class names to seconds, got {self.delay_for!r}")
+        delays = {}
+        for name, seconds in self.delay_for.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"delay_for keys must be exception class names, got {name!r}")
+            delays[name] = to_seconds(seconds, name=f"delay_for[{name!r}]")
+        object.__setattr__(self, "delay_for", MappingProxyType(delays))
+
+    def delay_after(self, error_type: str) -> float:
+        """Seconds to wait after a failure with this exception class name."""
+        return self.delay_for.get(error_type, self.delay)
+
+
+class Sweep(enum.StrEnum):
+    RETRY = "retry"  # re-run it now
+    WAIT = "wait"  # not yet: its delay has not passed
+    DEAD = "dead"  # auto-retries used up, or off: the dead letter
+
+
+def sweep_action(
+    auto_retry: AutoRetry | None, *, auto_retries: int, failed_at: datetime | None, error_type: str, now: datetime
+) -> Sweep:
+    """What the sweeper does with one `failed` job; `auto_retry=None` means auto-retry is off."""
+    if auto_retry is None or auto_retries >= auto_retry.max_retries:
+        return Sweep.DEAD
+    if failed_at is not None and (now - failed_at).total_seconds() < auto_retry.delay_after(error_type):
+        return Sweep.WAIT
+    return Sweep.RETRY

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
 from .exceptions import HandlerNotFound
-from .policy import Backoff, Seconds, to_seconds
+from .policy import AutoRetry, Backoff, Seconds, to_seconds
 from .states import Priority
 
 if TYPE_CHECKING:
@@ -23,7 +23,18 @@ _registry: dict[str, Handler] = {}
 USING_OPTIONS = frozenset({"queue", "priority", "attempts", "backoff", "timeout", "delay", "at", "idempotency_key"})
 # The options `@job_handler` accepts: they hold on every enqueue.
 DECORATOR_OPTIONS = frozenset(
-    {"queue", "priority", "attempts", "backoff", "timeout", "give_up_on", "on_retry", "on_failure", "takes_context"}
+    {
+        "queue",
+        "priority",
+        "attempts",
+        "backoff",
+        "timeout",
+        "give_up_on",
+        "on_retry",
+        "on_failure",
+        "takes_context",
+        "auto_retry",
+    }
 )
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
 
@@ -67,6 +78,7 @@ class Handler:
         delay: Seconds | None = None,
         at: datetime | None = None,
         idempotency_key: str | None = None,
+        auto_retry: AutoRetry | bool | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(f"@job_handler must decorate a function, not {type(func).__name__}")
@@ -99,6 +111,11 @@ class Handler:
                 f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
             )
 
+        if auto_retry is True:
+            auto_retry = None
+        if auto_retry is not None and auto_retry is not False and not isinstance(auto_retry, AutoRetry):
+            raise TypeError(f"{name}: auto_retry must be AutoRetry(...), False (off) or None (the settings' default)")
+
         self.func = func
         self.name = name
         self.queue = queue
@@ -115,6 +132,8 @@ class Handler:
         self.delay = None if delay is None else to_seconds(delay, name=f"{name}: delay")
         self.at = at
         self.idempotency_key = idempotency_key
+        # None: JOBS_APP["AUTO_RETRY"]; False: failed jobs go straight to `dead`.
+        self.auto_retry = auto_retry
         functools.update_wrapper(self, func)
 
     def _options(self) -> dict[str, Any]:
@@ -132,6 +151,7 @@ class Handler:
             "delay": self.delay,
             "at": self.at,
             "idempotency_key": self.idempotency_key,
+            "auto_retry": self.auto_retry,
         }
 
     def using(self, **options: Any) -> Handler:
@@ -185,7 +205,7 @@ def job_handler(name: str, **options: Any) -> Callable[[Callable[..., Any]], Han
     """Register the decorated function as the handler of jobs called `name`.
 
     Options: queue, priority, attempts, backoff, timeout, give_up_on, on_retry,
-    on_failure, takes_context. They apply on every enqueue.
+    on_failure, takes_context, auto_retry. They apply on every enqueue.
     """
     unknown = sorted(set(options) - DECORATOR_OPTIONS)
     if unknown:

@@ -189,9 +189,19 @@ def record_success(job: Job, *, started_at: datetime, result: Any) -> None:
 
 
 def record_failure(
-    job: Job, *, started_at: datetime, error: BaseException, traceback: str, decision: RetryDecision
-) -> None:
-    """The attempt raised: `scheduled` for a retry, `failed`, or `dead`, as `decision` says."""
+    job: Job,
+    *,
+    started_at: datetime,
+    error: BaseException,
+    traceback: str,
+    decision: RetryDecision,
+    outcome: str = JobAttempt.Outcome.FAILED,
+) -> bool:
+    """The attempt raised (or, with `outcome="killed"`, its worker died): `scheduled` for a retry,
+    `failed`, or `dead`, as `decision` says.
+
+    Only while the row is still this `running` attempt; False (nothing recorded) otherwise.
+    """
     now = timezone.now()
     error_fields = {
         "error_type": type(error).__name__,
@@ -203,16 +213,17 @@ def record_failure(
     else:
         dead = decision.verdict == Verdict.GIVE_UP
         changes = {"state": State.DEAD if dead else State.FAILED, "failed_at": now, "finished_at": now}
-    _finish_attempt(
+    recorded = _finish_attempt(
         job,
         started_at=started_at,
         finished_at=now,
-        outcome=JobAttempt.Outcome.FAILED,
+        outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
     )
-    if job.state == State.DEAD:
+    if recorded and job.state == State.DEAD:
         job_dead.send(sender=Job, job=job)
+    return recorded
 
 
 def _finish_attempt(
@@ -223,8 +234,15 @@ def _finish_attempt(
     outcome: str,
     changes: dict[str, Any],
     attempt_fields: dict[str, str] | None = None,
-) -> None:
+) -> bool:
     with transaction.atomic():
+        # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
+        updated = Job.objects.filter(pk=job.pk, state=State.RUNNING, cycle=job.cycle, attempts=job.attempts).update(
+            **changes
+        )
+        if not updated:
+            logger.warning("Not recorded: %s is no longer this running attempt", job.label)
+            return False
         JobAttempt.objects.create(
             job=job,
             cycle=job.cycle,
@@ -236,9 +254,9 @@ def _finish_attempt(
             worker_name=job.worker_name,
             **(attempt_fields or {}),
         )
-        Job.objects.filter(pk=job.pk, state=State.RUNNING, cycle=job.cycle, attempts=job.attempts).update(**changes)
     for field, value in changes.items():
         setattr(job, field, value)
+    return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,6 +316,8 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
                     for pk, handler, queue, priority, timeout in rows
                 ]
             )
+        if len(rows) < batch_size:
+            break  # that was the last batch: no need to ask again
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
     return RerunResult(retried=retried, skipped=total - retried)
@@ -363,3 +383,53 @@ def _withdraw_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
             )
 
     transaction.on_commit(withdraw, robust=True)
+
+
+def dead_letter(jobs: QuerySet[Job]) -> list:
+    """Move `failed` jobs to `dead` (the dead letter) in one UPDATE and send `job_dead` for each.
+
+    Rows locked by a concurrent sweeper, or no longer failed, are left alone. Returns
+    the ids moved. Meant for one batch (up to a thousand ids) at a time.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pks = list(
+            jobs.filter(state=State.FAILED).order_by().select_for_update(skip_locked=True).values_list("pk", flat=True)
+        )
+        if pks:
+            Job.objects.filter(pk__in=pks, state=State.FAILED).update(state=State.DEAD, finished_at=now)
+    if pks and job_dead.has_listeners(Job):
+        for job in Job.objects.filter(pk__in=pks).order_by("pk").iterator(chunk_size=RERUN_BATCH_SIZE):
+            job_dead.send(sender=Job, job=job)
+    return pks
+
+
+def repush(jobs: QuerySet[Job]) -> int:
+    """Push waiting (`queued` or `scheduled`) jobs to RQ again and clear their `needs_push` flag.
+
+    For the sweeper's repair: jobs whose push failed or whose RQ job vanished from Redis.
+    A job delivered twice still runs once (see `claim`). Raises `redis.RedisError` if
+    Redis cannot be reached, leaving the rows as they were.
+    """
+    rows = list(
+        jobs.filter(state__in=RUNNABLE)
+        .order_by()
+        .values_list("pk", "handler", "queue", "priority", "timeout", "state", "scheduled_for")
+    )
+    if not rows:
+        return 0
+    transport.push(
+        [
+            transport.Dispatch(
+                job_id=str(pk),
+                handler=handler,
+                queue=queue,
+                priority=priority,
+                timeout=timeout,
+                run_at=scheduled_for if state == State.SCHEDULED else None,
+            )
+            for pk, handler, queue, priority, timeout, state, scheduled_for in rows
+        ]
+    )
+    Job.objects.filter(pk__in=[row[0] for row in rows], needs_push=True).update(needs_push=False)
+    return len(rows)

@@ -145,3 +145,26 @@ def failures_by_handler(since: datetime) -> dict[str, int]:
         .annotate(count=Count("pk"))
     )
     return dict(sorted(rows))
+
+
+OVERVIEW_COLUMNS = ("waiting", "scheduled", "running", "succeeded", "failed", "dead", "workers")
+
+
+def queue_overview(
+    counts: dict[str, dict[str, int]] | None = None, workers: dict[str, list[str]] | None = None
+) -> dict[str, dict[str, int]]:
+    """Per queue: jobs waiting (`queued`), scheduled, running, succeeded, failed, dead, and workers alive."""
+    counts = counts if counts is not None else state_counts()
+    workers = workers if workers is not None else workers_by_queue()
+    return {
+        queue: {
+            "waiting": per_state.get(State.QUEUED, 0),
+            "scheduled": per_state.get(State.SCHEDULED, 0),
+            "running": per_state.get(State.RUNNING, 0),
+            "succeeded": per_state.get(State.SUCCEEDED, 0),
+            "failed": per_state.get(State.FAILED, 0),
+            "dead": per_state.get(State.DEAD, 0),
+            "workers": len(workers.get(queue, [])),
+        }
+        for queue, per_state in sorted(counts.items())
+    }

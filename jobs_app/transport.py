@@ -19,7 +19,9 @@ from django.core.signals import setting_changed
 from django.utils import timezone
 from django_rq.connection_utils import filter_connection_params, get_redis_connection
 from redis import Redis
+from redis.lock import Lock as RedisLock
 from rq import Queue
+from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from .conf import app_settings
@@ -141,6 +143,43 @@ def withdraw(dispatches: Iterable[Dispatch]) -> None:
                     pipeline.zrem(queue.scheduled_job_registry.key, dispatch.job_id)
                     pipeline.delete(queue.job_class.key_for(dispatch.job_id))
                 pipeline.execute()
+
+
+def missing_jobs(dispatches: Iterable[tuple[str, str]]) -> set[str]:
+    """Of `(queue, job_id)` pairs, the job ids whose RQ job hash is gone from Redis.
+
+    One pipeline of EXISTS per connection and batch.
+    """
+    by_connection: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for queue, job_id in dispatches:
+        by_connection[id(connection(queue))].append((queue, job_id))
+    missing: set[str] = set()
+    for pairs in by_connection.values():
+        redis = connection(pairs[0][0])
+        for start in range(0, len(pairs), PIPELINE_BATCH):
+            chunk = pairs[start : start + PIPELINE_BATCH]
+            with redis.pipeline(transaction=False) as pipeline:
+                for _queue, job_id in chunk:
+                    pipeline.exists(RQJob.key_for(job_id))
+                found = pipeline.execute()
+            missing.update(job_id for (_queue, job_id), exists in zip(chunk, found, strict=True) if not exists)
+    return missing
+
+
+def control_connection() -> Redis:
+    """The connection for jobs_app's own keys (locks, alert flags): the `default` queue's, or the first one's."""
+    queues = getattr(settings, "RQ_QUEUES", {})
+    return connection("default" if "default" in queues else next(iter(queues)))
+
+
+def lock(name: str, *, timeout: float) -> RedisLock:
+    """A non-blocking Redis lock `jobs_app:lock:<name>` that expires after `timeout` seconds."""
+    return control_connection().lock(f"jobs_app:lock:{name}", timeout=timeout, blocking=False)
+
+
+def set_once(name: str, *, ttl: int) -> bool:
+    """SET `jobs_app:<name>` NX EX `ttl`: True for the first caller within `ttl` seconds."""
+    return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
 
 
 def reset(**kwargs) -> None:

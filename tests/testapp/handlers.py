@@ -4,7 +4,7 @@
 import os
 import time
 
-from jobs_app import Backoff, PermanentError, TransientError, job_handler
+from jobs_app import AutoRetry, Backoff, PermanentError, TransientError, job_handler
 
 hook_calls: list[tuple[str, str, str]] = []
 
@@ -102,3 +102,35 @@ def needs_file(path):
     if not os.path.exists(path):
         raise FileNotFoundError(path)
     return "found"
+
+
+# The sweeper's tests (tests/sweeper/).
+
+
+class RateLimitError(Exception):
+    pass
+
+
+@job_handler("test.sweeper_no_auto_retry", auto_retry=False)
+def sweeper_no_auto_retry():
+    raise RuntimeError("auto-retry is off for me")
+
+
+@job_handler(
+    "test.sweeper_rate_limited",
+    attempts=1,
+    auto_retry=AutoRetry(delay=60, max_retries=1, delay_for={"RateLimitError": 900}),
+)
+def sweeper_rate_limited():
+    raise RateLimitError("slow down")
+
+
+@job_handler("test.sweeper_sleeps_first", attempts=3, backoff=Backoff.fixed(0), takes_context=True, timeout=300)
+def sweeper_sleeps_first(context, seconds, pid_file):
+    """Writes its process id to `pid_file` and sleeps through its first attempt (long enough to be
+    killed); later attempts return at once."""
+    if context.attempt == 1:
+        with open(pid_file, "w") as file:
+            file.write(str(os.getpid()))
+        time.sleep(seconds)
+    return context.attempt

@@ -1,0 +1,83 @@
+"""`manage.py retry_failed`: the sweeper. See the README, "The sweeper"."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from jobs_app import sweeper
+
+
+def positive_number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(value) from None
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-run failed jobs after a delay, move jobs whose auto-retries are used up to dead, and repair "
+        "jobs lost from Redis or by dead workers. Runs every --interval seconds until SIGTERM/SIGINT, or --once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Run one pass and exit (for cron).")
+        parser.add_argument("--interval", type=positive_number, default=60, help="Seconds between passes (60).")
+        parser.add_argument("--delay", type=positive_number, help="Seconds after failing before a re-run.")
+        parser.add_argument("--max-retries", type=int, help="Re-runs before a failed job goes dead.")
+        parser.add_argument("--queue", action="append", default=[], help="Only this queue (repeatable).")
+        parser.add_argument("--handler", help="Only jobs of this handler.")
+        parser.add_argument("--limit", type=int, help="Re-run or move to dead at most this many jobs per pass.")
+        parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
+        parser.add_argument("--json", action="store_true", help="Print one JSON object per pass.")
+
+    def handle(self, *args, **options):
+        if options["max_retries"] is not None and options["max_retries"] < 0:
+            raise CommandError("--max-retries must be 0 or more")
+        if options["limit"] is not None and options["limit"] < 1:
+            raise CommandError("--limit must be 1 or more")
+        sweep_options = sweeper.SweepOptions(
+            delay=options["delay"],
+            max_retries=options["max_retries"],
+            queues=tuple(options["queue"]),
+            handler=options["handler"],
+            limit=options["limit"],
+            dry_run=options["dry_run"],
+        )
+        stop = threading.Event()
+        # SIGTERM / SIGINT: finish the batch in hand, then exit 0.
+        previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            while True:
+                self.run_pass(sweep_options, options, stop)
+                if options["once"] or stop.wait(options["interval"]):
+                    return
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def run_pass(self, sweep_options: sweeper.SweepOptions, options: dict, stop: threading.Event) -> None:
+        show_bar = not options["json"] and sys.stderr.isatty()
+        bar = None
+        if show_bar:
+            total = sweeper.failed_jobs(sweep_options).count()
+            # `delay`: only passes that last a while show a bar.
+            bar = tqdm(total=total, unit="job", desc="Sweeping", delay=2, leave=False, file=sys.stderr)
+        try:
+            result = sweeper.sweep(sweep_options, progress=bar.update if bar else None, should_stop=stop.is_set)
+        finally:
+            if bar is not None:
+                bar.close()
+        if options["json"]:
+            self.stdout.write(json.dumps(result.as_dict()))
+        else:
+            self.stdout.write(result.summary())

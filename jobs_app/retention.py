@@ -1,0 +1,66 @@
+"""Deleting finished jobs past their retention, with their attempts, in batches."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .conf import DEFAULTS, app_settings
+from .models import Job
+from .policy import to_seconds
+from .states import State
+
+PURGEABLE = (State.SUCCEEDED, State.DEAD, State.CANCELLED)
+BATCH_SIZE = 1000
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(value: str) -> timedelta:
+    """`14d`, `12h`, `30m` or `45s` as a timedelta; ValueError for anything else."""
+    match = _DURATION.match(value)
+    if not match:
+        raise ValueError(f"expected a number and a unit, like 14d, 12h, 30m or 45s, got {value!r}")
+    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+
+def retention() -> dict[str, timedelta]:
+    """`JOBS_APP["RETENTION"]` by state, missing states taken from the defaults."""
+    configured = {**DEFAULTS["RETENTION"], **app_settings.RETENTION}
+    return {
+        state: timedelta(seconds=to_seconds(configured[state], name=f"RETENTION[{state!r}]")) for state in PURGEABLE
+    }
+
+
+def purge(
+    *,
+    older_than: timedelta | None = None,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, int]:
+    """Delete succeeded, dead and cancelled jobs (and their attempts) that finished longer ago than their
+    retention, or than `older_than` for all three. Counts by state; `dry_run` only counts."""
+    now = now or timezone.now()
+    keep = retention() if older_than is None else dict.fromkeys(PURGEABLE, older_than)
+    deleted = dict.fromkeys(PURGEABLE, 0)
+    for state in PURGEABLE:
+        expired = (
+            Job.objects.filter(state=state)
+            .alias(ended=Coalesce("finished_at", "created_at"))
+            .filter(ended__lt=now - keep[state])
+        )
+        if dry_run:
+            deleted[state] = expired.count()
+            continue
+        while True:
+            pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not pks:
+                break
+            # One DELETE for the attempts, one for the jobs (the attempts cascade).
+            Job.objects.filter(pk__in=pks, state=state).delete()
+            deleted[state] += len(pks)
+    return {str(state): count for state, count in deleted.items()}

@@ -1,0 +1,130 @@
+"""The repair: lost pushes, jobs gone from Redis, overdue scheduled jobs, running jobs whose worker died."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+from rq.job import Job as RQJob
+
+from jobs_app.models import Job, JobAttempt
+from jobs_app.sweeper import SweepOptions, sweep
+from jobs_app.worker import SimpleWorker
+from tests.factories import JobFactory
+from tests.testapp import handlers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def refreshed(job):
+    job.refresh_from_db()
+    return job
+
+
+def test_a_job_never_pushed_is_pushed_and_runs(run_worker, redis):
+    job = JobFactory(needs_push=True, args=[1, 1])
+    result = sweep()
+    assert result.repaired == 1 and result.details["pushed"] == 1
+    assert not refreshed(job).needs_push
+    run_worker("default")
+    assert refreshed(job).state == Job.State.SUCCEEDED
+
+
+def test_after_flushall_queued_jobs_are_pushed_again_and_run(run_worker, redis):
+    jobs = [handlers.add.enqueue(n, 1) for n in range(3)]
+    redis.flushall()
+    # Within the grace period the repair waits (the push may still be on its way).
+    assert sweep().repaired == 0
+    result = sweep(now=timezone.now() + timedelta(seconds=61))
+    assert result.details["pushed"] == 3
+    assert all(redis.exists(RQJob.key_for(str(job.pk))) for job in jobs)
+    run_worker("default")
+    assert [refreshed(job).result for job in jobs] == [1, 2, 3]
+
+
+def test_queued_jobs_still_in_redis_are_left_alone(redis):
+    handlers.add.enqueue(1, 1)
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
+    assert redis.llen("rq:queue:default") == 1
+
+
+def test_overdue_scheduled_jobs_are_pushed(run_worker, ago):
+    overdue = JobFactory(state=Job.State.SCHEDULED, scheduled_for=ago(seconds=61), args=[2, 2])
+    not_yet = JobFactory(state=Job.State.SCHEDULED, scheduled_for=ago(seconds=30))
+    assert sweep().details["overdue"] == 1
+    run_worker("default")
+    assert refreshed(overdue).state == Job.State.SUCCEEDED
+    assert refreshed(not_yet).state == Job.State.SCHEDULED
+
+
+@override_settings(JOBS_APP={"REPAIR_GRACE": 5})
+def test_the_grace_period_is_a_setting(ago):
+    JobFactory(state=Job.State.SCHEDULED, scheduled_for=ago(seconds=6))
+    assert sweep().details["overdue"] == 1
+
+
+def running(ago, **kwargs):
+    fields = {"attempts": 1, "started_at": ago(seconds=120), "worker_name": "gone-worker", **kwargs}
+    return JobFactory(state=Job.State.RUNNING, **fields)
+
+
+def test_a_running_job_whose_worker_died_gets_a_killed_attempt_and_runs_again(run_worker, ago):
+    job = running(ago, args=[3, 4])
+    result = sweep()
+    assert result.details["killed"] == 1
+    job = refreshed(job)
+    assert job.state == Job.State.SCHEDULED and job.error_type == "WorkerDied"
+    attempt = job.history.get()
+    assert (attempt.outcome, attempt.number, attempt.worker_name) == (JobAttempt.Outcome.KILLED, 1, "gone-worker")
+    run_worker("default")
+    job = refreshed(job)
+    assert (job.state, job.result, job.attempts) == (Job.State.SUCCEEDED, 7, 2)
+
+
+def test_a_killed_last_attempt_follows_the_policy_to_failed(ago):
+    job = running(ago, attempts=3, max_attempts=3)
+    sweep()
+    assert refreshed(job).state == Job.State.FAILED
+
+
+def test_a_killed_job_of_an_unknown_handler_goes_dead(ago, dead_signals):
+    job = running(ago, handler="gone.away")
+    sweep()
+    assert refreshed(job).state == Job.State.DEAD
+    assert [signalled.pk for signalled in dead_signals] == [job.pk]
+
+
+def test_a_running_job_whose_worker_is_alive_is_left_alone(redis, ago):
+    worker = SimpleWorker(["default"], connection=redis, name="alive-worker")
+    worker.register_birth()
+    try:
+        job = running(ago, worker_name="alive-worker")
+        assert sweep().repaired == 0
+        assert refreshed(job).state == Job.State.RUNNING
+    finally:
+        worker.register_death()
+
+
+def test_a_job_that_just_started_is_left_alone(ago):
+    job = JobFactory(state=Job.State.RUNNING, attempts=1, started_at=ago(seconds=5), worker_name="gone-worker")
+    assert sweep().repaired == 0
+    assert refreshed(job).state == Job.State.RUNNING
+    assert not JobAttempt.objects.exists()
+
+
+def test_a_second_sweeper_skips_the_repair_while_one_holds_its_lock(ago):
+    from jobs_app import transport
+
+    JobFactory(needs_push=True)
+    lock = transport.lock("sweeper-repair", timeout=60)
+    assert lock.acquire()
+    try:
+        assert sweep().repaired == 0
+    finally:
+        lock.release()
+    assert sweep().repaired == 1
+
+
+def test_the_repair_can_be_left_out(ago):
+    JobFactory(needs_push=True)
+    assert sweep(SweepOptions(repair=False)).repaired == 0
