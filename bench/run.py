@@ -223,6 +223,175 @@ def rerun_failed(n: int):
     return mine, bare
 
 
+# --- scale cases: one side only, a small and a large size, judged on time, queries and memory ------------------
+
+
+@dataclass
+class ScaleCase:
+    name: str
+    target: str
+    sizes: tuple[int, int]
+    seconds: dict[int, list[float]] = field(default_factory=dict)
+    queries: dict[int, int] = field(default_factory=dict)
+    rss_mb: dict[int, float] = field(default_factory=dict)
+    passed: bool | None = None
+
+    def median(self, size: int) -> float:
+        return statistics.median(self.seconds[size])
+
+    @property
+    def growth(self) -> float:
+        """How many times longer the large size takes than the small one."""
+        small, large = self.sizes
+        return self.median(large) / self.median(small)
+
+
+def add_failed_jobs(count: int, *, batch: int = 5000) -> None:
+    """`count` more failed jobs of the no-op handler, all failed an hour ago (due for the sweeper)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs_app.models import Job
+    from jobs_app.policy import Backoff
+    from jobs_app.states import State
+
+    long_ago = timezone.now() - timedelta(hours=1)
+    backoff = Backoff.fixed(0).to_dict()
+    for start in range(0, count, batch):
+        Job.objects.bulk_create(
+            Job(
+                handler="bench.noop",
+                queue="default",
+                args=[n],
+                state=State.FAILED,
+                attempts=3,
+                max_attempts=3,
+                backoff=backoff,
+                created_at=long_ago,
+                failed_at=long_ago,
+                finished_at=long_ago,
+                error_type="RuntimeError",
+                error_message="benchmark failure",
+            )
+            for n in range(start, min(count, start + batch))
+        )
+
+
+SWEEP_PASS = """
+import json, time, django
+django.setup()
+from jobs_app import sweeper
+started = time.perf_counter()
+result = sweeper.sweep()
+print(json.dumps({"seconds": time.perf_counter() - started, "retried": result.retried}))
+"""
+
+
+def sweeper_pass(case: ScaleCase, size: int) -> None:
+    """One `retry_failed` pass over `size` due failed jobs, in its own process: its time and peak RSS."""
+    import subprocess
+
+    from django.db import connections
+
+    add_failed_jobs(size)
+    connections.close_all()
+    process = subprocess.Popen(
+        [sys.executable, "-c", SWEEP_PASS], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError(f"the sweeper pass failed with status {status}")
+    outcome = json.loads(output)
+    if outcome["retried"] != size:
+        raise RuntimeError(f"the sweeper re-ran {outcome['retried']} of {size} jobs")
+    case.seconds.setdefault(size, []).append(outcome["seconds"])
+    case.rss_mb[size] = max(case.rss_mb.get(size, 0), usage.ru_maxrss / 1024)
+
+
+def admin_failed_list(case: ScaleCase, size: int) -> None:
+    """The admin's failed-jobs list with `size` failed jobs: the median of five loads, and its SQL queries."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs_app.models import Job
+
+    add_failed_jobs(size - Job.objects.count())
+    user, _created = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    url = "/admin/jobs_app/failedjob/"
+    client.get(url)  # warm caches: templates, the content types, the session
+    for _ in range(5):
+        with CaptureQueriesContext(connection) as queries:
+            seconds = timed(lambda: client.get(url))
+        case.seconds.setdefault(size, []).append(seconds)
+    case.queries[size] = len(queries.captured_queries)
+
+
+SCALE_CASES = [
+    # name, target, measure(case, size), sizes, quick sizes, pass test
+    (
+        "sweeper pass over due failed jobs",
+        "≤ 30 s, ≤ 200 MB, 10x jobs ≤ 11x time",
+        sweeper_pass,
+        (10_000, 100_000),
+        (1000, 10_000),
+        lambda case: case.median(case.sizes[1]) <= 30 and max(case.rss_mb.values()) <= 200 and case.growth <= 11,
+    ),
+    (
+        "admin failed-jobs list",
+        "same queries, time ≤ 2x",
+        admin_failed_list,
+        (1000, 200_000),
+        (1000, 10_000),
+        lambda case: case.queries[case.sizes[0]] == case.queries[case.sizes[1]] and case.growth <= 2,
+    ),
+]
+
+
+def measure_scale(quick: bool, repeats: int, only: str | None) -> list[ScaleCase]:
+    cases = []
+    selected = [entry for entry in SCALE_CASES if not only or only in entry[0]]
+    for index, (name, target, action, sizes, quick_sizes, passes) in enumerate(selected, start=1):
+        case = ScaleCase(name=name, target=target, sizes=quick_sizes if quick else sizes)
+        for size in case.sizes:
+            for run in range(1, repeats + 1):
+                reset()
+                action(case, size)
+                print(
+                    f"[scale {index}/{len(selected)}] {name}, {size:,} jobs: run {run}/{repeats}: "
+                    f"{case.seconds[size][-1]:.2f} s",
+                    flush=True,
+                )
+        case.passed = passes(case)
+        cases.append(case)
+    return cases
+
+
+def print_scale_table(cases: list[ScaleCase]) -> None:
+    if not cases:
+        return
+    header = (
+        f"{'case':<36} {'small':>16} {'large':>18} {'growth':>7} {'queries':>9} {'peak RSS':>9}  {'target':<38} result"
+    )
+    print("\n" + header + "\n" + "-" * len(header))
+    for case in cases:
+        small, large = case.sizes
+        queries = f"{case.queries[small]}/{case.queries[large]}" if case.queries else ""
+        rss = f"{max(case.rss_mb.values()):.0f} MB" if case.rss_mb else ""
+        print(
+            f"{case.name:<36} {f'{small:,}: {case.median(small):.3f} s':>16} "
+            f"{f'{large:,}: {case.median(large):.3f} s':>18} "
+            f"{case.growth:>6.1f}x {queries:>9} {rss:>9}  {case.target:<38} {'pass' if case.passed else 'FAIL'}"
+        )
+
+
 CASES = [
     # name, target, (ratio floor), builder, n, quick n
     ("enqueue, one job a transaction", 0.7, enqueue_one_by_one, 2000, 200),
@@ -260,6 +429,8 @@ def measure(quick: bool, repeats: int, only: str | None) -> list[Case]:
 
 
 def print_table(cases: list[Case]) -> None:
+    if not cases:
+        return
     header = (
         f"{'case':<46} {'jobs_app/s':>11} {'bare RQ/s':>11} {'ratio':>7} {'target':>7} {'result':>6} {'peak RSS':>9}"
     )
@@ -286,7 +457,9 @@ def main() -> int:
 
         started = time.perf_counter()
         cases = measure(options.quick, repeats, options.only)
+        scale_cases = measure_scale(options.quick, repeats, options.only)
         print_table(cases)
+        print_scale_table(scale_cases)
         RESULTS.write_text(
             json.dumps(
                 {
@@ -300,6 +473,7 @@ def main() -> int:
                     },
                     "seconds": round(time.perf_counter() - started, 1),
                     "cases": [{**asdict(case), "ratio": case.ratio} for case in cases],
+                    "scale_cases": [{**asdict(case), "growth": case.growth} for case in scale_cases],
                 },
                 indent=2,
             )

@@ -83,6 +83,8 @@ class Job(models.Model):
             models.Index(fields=["handler", "state"], name="jobs_handler_state"),
             models.Index(fields=["state", "scheduled_for"], name="jobs_state_scheduled_for"),
             models.Index(fields=["-created_at"], name="jobs_created_at"),
+            # Bulk services and the sweeper walk one state in primary-key batches: a range scan, not a sort per batch.
+            models.Index(fields=["state", "id"], name="jobs_state_id"),
         ]
         constraints = [
             # At most one unfinished job holds a key: a second enqueue returns the first job.
