@@ -317,9 +317,11 @@ def admin_failed_list(case: ScaleCase, size: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from jobs_app import sweeper
     from jobs_app.models import Job
 
     add_failed_jobs(size - Job.objects.count())
+    sweeper.refresh_planner_statistics()  # as the sweeper does once an hour (SQLite)
     user, _created = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}
     )

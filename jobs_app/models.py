@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -25,7 +26,9 @@ class JobQuerySet(models.QuerySet):
 
     def failed(self) -> JobQuerySet:
         """Failed and dead jobs: the ones an operator looks at."""
-        return self.filter(state__in=(State.FAILED, State.DEAD))
+        # Every failed or dead job has a failed_at. Saying so lets SQLite use the partial failed-list index:
+        # it cannot match the index against the states, which Django sends as bound parameters.
+        return self.filter(state__in=(State.FAILED, State.DEAD), failed_at__isnull=False)
 
 
 class Job(models.Model):
@@ -85,6 +88,9 @@ class Job(models.Model):
             models.Index(fields=["-created_at"], name="jobs_created_at"),
             # Bulk services and the sweeper walk one state in primary-key batches: a range scan, not a sort per batch.
             models.Index(fields=["state", "id"], name="jobs_state_id"),
+            # The failed list, newest failure first: a walk down this small index, not a sort of every failed row
+            # (the admin adds the primary key to the ordering).
+            models.Index(fields=["-failed_at", "-id"], condition=Q(failed_at__isnull=False), name="jobs_failed_list"),
         ]
         constraints = [
             # At most one unfinished job holds a key: a second enqueue returns the first job.
@@ -132,8 +138,47 @@ class JobAttempt(models.Model):
         return f"{self.job_id} cycle {self.cycle} attempt {self.number}: {self.outcome}"
 
 
+_TRUNCATED = {
+    "year": {"month": 1, "day": 1, "hour": 0, "minute": 0, "second": 0, "microsecond": 0},
+    "month": {"day": 1, "hour": 0, "minute": 0, "second": 0, "microsecond": 0},
+    "day": {"hour": 0, "minute": 0, "second": 0, "microsecond": 0},
+}
+
+
+def _next_period(start: datetime, kind: str) -> datetime:
+    if kind == "day":
+        return start + timedelta(days=1)
+    if kind == "month":
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start.replace(year=start.year + 1)
+
+
+class FailedJobQuerySet(JobQuerySet):
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        """Django's `datetimes()` for years, months and days, found by skipping from one period to the next.
+
+        One MIN query per period that holds rows (an index seek each), instead of truncating
+        every row (Django's way, a Python function per row on SQLite): the admin's date
+        hierarchy then costs the same at 200,000 failed jobs as at 1,000.
+        """
+        if kind not in _TRUNCATED:
+            return super().datetimes(field_name, kind, order=order, tzinfo=tzinfo)
+        zone = tzinfo or timezone.get_current_timezone()
+        rows = self.order_by()
+        periods: list[datetime] = []
+        while True:
+            since = {f"{field_name}__gte": _next_period(periods[-1], kind)} if periods else {}
+            first = rows.filter(**since).aggregate(first=Min(field_name))["first"]
+            if first is None:
+                break
+            periods.append(first.astimezone(zone).replace(**_TRUNCATED[kind]))
+        return periods if order == "ASC" else periods[::-1]
+
+
 class FailedJob(Job):
     """Failed and dead jobs only: the admin's "Failed jobs" list, like Sidekiq's Retries and Dead tabs."""
+
+    objects = FailedJobQuerySet.as_manager()
 
     class Meta:
         proxy = True

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.mail import mail_admins
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from redis import RedisError
@@ -32,6 +33,7 @@ logger = logging.getLogger("jobs_app")
 
 BATCH_SIZE = 1000
 ALERT_WINDOW = timedelta(hours=1)
+STATISTICS_INTERVAL = timedelta(hours=1)
 _REPAIR_LOCK_TIMEOUT = 300
 
 
@@ -197,6 +199,7 @@ def sweep(
         logger.warning("Dead letter: %d failed job(s) moved to dead (auto-retries used up or off)", result.dead)
     if not options.dry_run:
         alert_if_many_dead(now=now)
+        refresh_planner_statistics()
     return result
 
 
@@ -320,6 +323,25 @@ def record_killed(job: Job) -> bool:
         if job.state == State.SCHEDULED:
             services.push_on_commit([services.dispatch_of(job)])
     return recorded
+
+
+def refresh_planner_statistics() -> bool:
+    """On SQLite, ANALYZE the jobs table, at most once an hour across sweepers (a Redis key set with NX EX).
+
+    PostgreSQL's autovacuum keeps its planner's statistics; SQLite has none until someone
+    runs ANALYZE, and without them it sorts every failed job for the admin's failed list
+    instead of walking the failed-list index. It takes about 0.6 s at 200,000 jobs.
+    """
+    if connection.vendor != "sqlite":
+        return False
+    try:
+        if not transport.set_once("sqlite-analyze", ttl=int(STATISTICS_INTERVAL.total_seconds())):
+            return False
+    except RedisError:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f'ANALYZE "{Job._meta.db_table}"')
+    return True
 
 
 def alert_if_many_dead(*, now: datetime | None = None) -> bool:
