@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from .conf import DEFAULTS, app_settings
+from .conf import BREAKER_DEFAULTS, DEFAULTS, app_settings
 from .policy import AutoRetry, to_seconds
 from .registry import all_handlers
 
@@ -85,4 +85,33 @@ def check_sweeper_settings(app_configs=None, **kwargs) -> list:
             'Map "succeeded", "dead" and "cancelled" to seconds or timedeltas.',
             4,
         )
+    return messages
+
+
+@register()
+def check_breaker_settings(app_configs=None, **kwargs) -> list:
+    """JOBS_APP["BREAKERS"]: {name: {"failure_threshold", "recovery_timeout", "success_threshold"}}."""
+    hint = 'For example {"whatsapp": {"failure_threshold": 5, "recovery_timeout": 60, "success_threshold": 3}}.'
+    breakers = app_settings.BREAKERS
+    if not isinstance(breakers, dict):
+        return [Error('JOBS_APP["BREAKERS"] must be a dict of breaker names.', hint=hint, id="jobs_app.E201")]
+    messages = []
+    for name, config in sorted(breakers.items()):
+        problem = ""
+        if not isinstance(config, dict):
+            problem = "must be a dict"
+        elif unknown := sorted(set(config) - set(BREAKER_DEFAULTS)):
+            problem = f"has unknown key(s) {', '.join(unknown)}"
+        else:
+            for key in ("failure_threshold", "success_threshold"):
+                value = config.get(key, BREAKER_DEFAULTS[key])
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    problem = f"{key} must be a whole number of at least 1, got {value!r}"
+            try:
+                if not to_seconds(config.get("recovery_timeout", 60), name="recovery_timeout"):
+                    problem = "recovery_timeout must be more than 0 seconds"
+            except (TypeError, ValueError) as error:
+                problem = str(error)
+        if problem:
+            messages.append(Error(f'JOBS_APP["BREAKERS"][{name!r}] {problem}.', hint=hint, id="jobs_app.E202"))
     return messages

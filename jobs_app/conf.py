@@ -27,7 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "ALERT_DEAD_THRESHOLD": 100,
     # `manage.py purge_jobs`: how long finished jobs are kept, in seconds, by state.
     "RETENTION": {"succeeded": 7 * 24 * 3600, "dead": 30 * 24 * 3600, "cancelled": 30 * 24 * 3600},
+    # Circuit breakers by name (`@job_handler(..., breaker="whatsapp")`): consecutive failures that open
+    # one, seconds it stays open, successes in half-open that close it. Missing keys take these defaults.
+    "BREAKERS": {},
 }
+
+BREAKER_DEFAULTS = {"failure_threshold": 5, "recovery_timeout": 60, "success_threshold": 3}
 
 
 class AppSettings:

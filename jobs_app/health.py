@@ -1,6 +1,6 @@
 """Health problems for probes and on-call tooling: each check returns the reasons it finds, empty when healthy.
 
-To add a reason (for example stale periodic jobs), write a function returning a list of
+To add a reason, write a function returning a list of
 strings and append it to `CHECKS`.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from redis import RedisError
 
-from . import stats
+from . import recurring, stats
 
 Check = Callable[[], list[str]]
 
@@ -23,7 +23,12 @@ def queues_without_workers() -> list[str]:
     ]
 
 
-CHECKS: list[Check] = [queues_without_workers]
+def stale_recurring() -> list[str]:
+    """Recurring handlers whose last success is older than their `max_interval`."""
+    return recurring.stale_reasons()
+
+
+CHECKS: list[Check] = [queues_without_workers, stale_recurring]
 
 
 def problems() -> list[str]:

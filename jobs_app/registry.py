@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from croniter import croniter
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
@@ -34,6 +35,10 @@ DECORATOR_OPTIONS = frozenset(
         "on_failure",
         "takes_context",
         "auto_retry",
+        "schedule",
+        "every",
+        "max_interval",
+        "breaker",
     }
 )
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -79,6 +84,10 @@ class Handler:
         at: datetime | None = None,
         idempotency_key: str | None = None,
         auto_retry: AutoRetry | bool | None = None,
+        schedule: str | None = None,
+        every: Seconds | None = None,
+        max_interval: Seconds | None = None,
+        breaker: str | None = None,
     ) -> None:
         if not callable(func):
             raise TypeError(f"@job_handler must decorate a function, not {type(func).__name__}")
@@ -116,6 +125,24 @@ class Handler:
         if auto_retry is not None and auto_retry is not False and not isinstance(auto_retry, AutoRetry):
             raise TypeError(f"{name}: auto_retry must be AutoRetry(...), False (off) or None (the settings' default)")
 
+        if schedule is not None and every is not None:
+            raise TypeError(f"{name}: give schedule= (cron) or every= (a period), not both")
+        if schedule is not None and (not isinstance(schedule, str) or not croniter.is_valid(schedule)):
+            raise ValueError(
+                f"{name}: schedule must be a cron expression such as '0 0 * * *' (minute hour day month weekday), "
+                f"got {schedule!r}"
+            )
+        every_seconds = None if every is None else to_seconds(every, name=f"{name}: every")
+        if every_seconds is not None and every_seconds < 1:
+            raise ValueError(f"{name}: every must be at least 1 second, got {every!r}")
+        if max_interval is not None and schedule is None and every is None:
+            raise TypeError(f"{name}: max_interval= only means something with schedule= or every=")
+        max_interval_seconds = None if max_interval is None else to_seconds(max_interval, name=f"{name}: max_interval")
+        if max_interval_seconds == 0:
+            raise ValueError(f"{name}: max_interval must be more than 0 seconds")
+        if breaker is not None and (not isinstance(breaker, str) or not breaker.strip() or ":" in breaker):
+            raise ValueError(f"{name}: breaker must be a name such as 'whatsapp' (no colons), got {breaker!r}")
+
         self.func = func
         self.name = name
         self.queue = queue
@@ -134,7 +161,29 @@ class Handler:
         self.idempotency_key = idempotency_key
         # None: JOBS_APP["AUTO_RETRY"]; False: failed jobs go straight to `dead`.
         self.auto_retry = auto_retry
+        # Recurring: a cron expression (UTC, as rq's cron scheduler reads it) or a period in seconds.
+        self.schedule = schedule
+        self.every = every_seconds
+        self._max_interval = max_interval_seconds
+        self.breaker = breaker
         functools.update_wrapper(self, func)
+
+    @property
+    def recurring(self) -> bool:
+        """True when the handler runs on a schedule (`schedule=` or `every=`)."""
+        return self.schedule is not None or self.every is not None
+
+    @functools.cached_property
+    def max_interval(self) -> float | None:
+        """Seconds a recurring handler may go without a successful run before it counts as unhealthy.
+
+        `max_interval=`, or 1.5 times its period (for a cron schedule, its longest gap between runs).
+        """
+        if self._max_interval is not None or not self.recurring:
+            return self._max_interval
+        from .recurring import period
+
+        return 1.5 * period(self)
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -152,6 +201,10 @@ class Handler:
             "at": self.at,
             "idempotency_key": self.idempotency_key,
             "auto_retry": self.auto_retry,
+            "schedule": self.schedule,
+            "every": self.every,
+            "max_interval": self._max_interval,
+            "breaker": self.breaker,
         }
 
     def using(self, **options: Any) -> Handler:
@@ -206,6 +259,8 @@ def job_handler(name: str, **options: Any) -> Callable[[Callable[..., Any]], Han
 
     Options: queue, priority, attempts, backoff, timeout, give_up_on, on_retry,
     on_failure, takes_context, auto_retry. They apply on every enqueue.
+    Recurring handlers add `schedule=` (cron) or `every=` (a period), and `max_interval=`;
+    `breaker=` names the circuit breaker its attempts go through.
     """
     unknown = sorted(set(options) - DECORATOR_OPTIONS)
     if unknown:

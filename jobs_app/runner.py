@@ -18,12 +18,14 @@ from typing import Any
 
 from django.db import close_old_connections
 from django.utils import timezone
+from redis import RedisError
 from rq import get_current_job
 from rq.job import Retry
 from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
 
 from . import services, transport
-from .exceptions import JobTimeout
+from .breaker import Breaker
+from .exceptions import HandlerNotFound, JobTimeout
 from .models import Job
 from .payload import encode_result
 from .policy import Backoff, RetryDecision, Verdict, decide
@@ -73,7 +75,7 @@ def execute(job_id: str) -> Retry | None:
     current = get_current_job()
     job = services.claim(job_pk, worker_name=current.worker_name if current else "")
     if job is not None:
-        return _run_attempt(job)
+        return _deferred_by_breaker(job) or _run_attempt(job)
 
     row = Job.objects.filter(pk=job_pk).first()
     if row is None:
@@ -101,11 +103,43 @@ def _run_attempt(job: Job) -> Retry | None:
     except Exception as error:
         elapsed_ms = round((time.monotonic() - clock) * 1000)
         logger.warning("Failed: %s after %dms (%s) - %s", job.label, elapsed_ms, progress, error)
+        _feed_breaker(handler, succeeded=False)
         return _after_failure(job, handler, error, started_at)
     elapsed_ms = round((time.monotonic() - clock) * 1000)
+    _feed_breaker(handler, succeeded=True)
     services.record_success(job, started_at=started_at, result=result)
     logger.info("Succeeded: %s after %dms (%s)", job.label, elapsed_ms, progress)
     return None
+
+
+def _deferred_by_breaker(job: Job) -> Retry | None:
+    """While the job's circuit breaker is open: put the job back unrun, its attempt not spent."""
+    try:
+        handler = get_handler(job.handler)
+    except HandlerNotFound:
+        return None
+    if handler.breaker is None:
+        return None
+    try:
+        decision = Breaker(handler.breaker).acquire()
+    except RedisError as error:
+        logger.warning("Breaker %s cannot be read (%s); %s runs", handler.breaker, error, job.label)
+        return None
+    if decision.allowed or not services.release(job, until=decision.retry_at):
+        return None
+    logger.info("Deferred: %s until %s, breaker %s is open", job.label, decision.retry_at.isoformat(), handler.breaker)
+    wait = (decision.retry_at - timezone.now()).total_seconds()
+    return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))
+
+
+def _feed_breaker(handler: Handler | None, *, succeeded: bool) -> None:
+    if handler is None or handler.breaker is None:
+        return
+    try:
+        breaker = Breaker(handler.breaker)
+        breaker.record_success() if succeeded else breaker.record_failure()
+    except RedisError as error:
+        logger.warning("Breaker %s cannot be updated (%s)", handler.breaker, error)
 
 
 def _call_with_timeout(handler: Handler, job: Job) -> Any:

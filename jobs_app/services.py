@@ -160,6 +160,27 @@ def claim(job_id: uuid.UUID, *, worker_name: str) -> Job | None:
     return claimed[0] if claimed else None
 
 
+def release(job: Job, *, until: datetime) -> bool:
+    """Put back a claimed job without running it: `scheduled` for `until`, its attempt not spent.
+
+    For a job that may not run yet (its circuit breaker is open): no `JobAttempt` is recorded
+    and `attempts` goes back to what it was before `claim`. Only while the row is still this
+    running attempt; False (nothing changed) otherwise.
+    """
+    updated = Job.objects.filter(pk=job.pk, state=State.RUNNING, cycle=job.cycle, attempts=job.attempts).update(
+        state=State.SCHEDULED, scheduled_for=until, attempts=F("attempts") - 1, started_at=None, worker_name=""
+    )
+    if updated:
+        job.state, job.scheduled_for, job.attempts, job.started_at, job.worker_name = (
+            State.SCHEDULED,
+            until,
+            job.attempts - 1,
+            None,
+            "",
+        )
+    return bool(updated)
+
+
 def set_progress(job: Job, percent: int, message: str = "") -> None:
     """Record how far a running job has got (0 to 100), with an optional short message."""
     if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:

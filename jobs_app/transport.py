@@ -166,10 +166,15 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]]) -> set[str]:
     return missing
 
 
-def control_connection() -> Redis:
-    """The connection for jobs_app's own keys (locks, alert flags): the `default` queue's, or the first one's."""
+def control_queue() -> str:
+    """The queue whose Redis holds jobs_app's own keys: `default`, or the first one configured."""
     queues = getattr(settings, "RQ_QUEUES", {})
-    return connection("default" if "default" in queues else next(iter(queues)))
+    return "default" if "default" in queues else next(iter(queues))
+
+
+def control_connection() -> Redis:
+    """The connection for jobs_app's own keys (locks, alert flags, breakers): the `control_queue()`'s."""
+    return connection(control_queue())
 
 
 def lock(name: str, *, timeout: float) -> RedisLock:

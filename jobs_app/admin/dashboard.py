@@ -1,4 +1,5 @@
-"""The jobs dashboard: jobs per state and queue, RQ queue lengths, workers alive, attempts per hour."""
+"""The jobs dashboard: jobs per state and queue, RQ queue lengths, workers alive, attempts per hour,
+recurring jobs and circuit breakers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from redis import RedisError
 
-from .. import stats
+from .. import breaker, recurring, stats
 from ..states import State
 from .chart import FAILED_COLOUR, SUCCEEDED_COLOUR, attempts_chart
 from .display import state_badge
@@ -37,6 +38,10 @@ def dashboard_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpRespons
     except RedisError as error:
         logger.warning("Dashboard: Redis cannot be reached (%s)", error)
         lengths, workers, redis_error = {}, {}, str(error)
+    try:
+        breakers = breaker.states()
+    except RedisError:
+        breakers = []
     series = stats.attempts_per_hour(CHART_HOURS)
     rows = [
         {
@@ -66,5 +71,8 @@ def dashboard_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpRespons
         "failed_last_day": sum(hour.failed for hour in series),
         "succeeded_colour": SUCCEEDED_COLOUR,
         "failed_colour": FAILED_COLOUR,
+        "recurring": recurring.statuses(),
+        "breakers": breakers,
+        "can_change_breakers": model_admin.has_retry_permission(request),
     }
     return TemplateResponse(request, "admin/jobs_app/dashboard.html", context)

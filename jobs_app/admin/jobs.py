@@ -19,6 +19,7 @@ from .. import services
 from ..models import FailedJob, Job, JobAttempt
 from ..states import RETRYABLE
 from . import audit, display
+from .breakers import breaker_view
 from .dashboard import dashboard_view
 from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
 from .pagination import LargeTablePaginator
@@ -228,19 +229,27 @@ class JobAdmin(admin.ModelAdmin):
             messages.SUCCESS if result.cancelled else messages.WARNING,
         )
 
-    # Extra pages: the dashboard and a job's "Retry now" button.
+    # Extra pages: the dashboard, its breaker buttons and a job's "Retry now" button.
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         app, model = self.opts.app_label, self.opts.model_name
         return [
             path("dashboard/", wrap(self.dashboard_view), name=f"{app}_{model}_dashboard"),
+            path(
+                "breakers/<str:name>/<str:action>/",
+                wrap(require_POST(self.breaker_view)),
+                name=f"{app}_{model}_breaker",
+            ),
             path("<path:object_id>/retry/", wrap(require_POST(self.retry_view)), name=f"{app}_{model}_retry"),
             *super().get_urls(),
         ]
 
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         return dashboard_view(self, request)
+
+    def breaker_view(self, request: HttpRequest, name: str, action: str) -> HttpResponse:
+        return breaker_view(self, request, name, action)
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST only (CSRF-checked by `admin_view`): re-run one job, then back to its page."""

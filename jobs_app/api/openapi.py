@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
+from ..breaker import STATES as BREAKER_STATES
 from ..conf import app_settings
 from ..states import Priority, State
 from ..stats import QUEUE_STAT_NAMES
@@ -145,6 +146,24 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Names of the workers alive, per queue they listen to.",
             },
             "workers_alive": _INTEGER,
+            "breakers": {
+                "type": "object",
+                "additionalProperties": _ref("Breaker"),
+                "description": "Circuit breakers by name.",
+            },
+        }
+    ),
+    "Breaker": _object(
+        {
+            "state": {"type": "string", "enum": list(BREAKER_STATES)},
+            "failures": {**_INTEGER, "description": "Consecutive failures (closed), or failures so far."},
+            "successes": {**_INTEGER, "description": "Successes while half-open."},
+            "deferred": {**_INTEGER, "description": "Jobs put back unrun, since the breaker was first used."},
+            "opened_at": _NULLABLE_TIME,
+            "retry_at": {**_NULLABLE_TIME, "description": "While open: when it turns half-open."},
+            "failure_threshold": _INTEGER,
+            "recovery_timeout": {"type": "number", "minimum": 0, "description": "Seconds."},
+            "success_threshold": _INTEGER,
         }
     ),
     "QueueStats": _object({name: _INTEGER for name in QUEUE_STAT_NAMES}),
@@ -206,7 +225,8 @@ PATHS: dict[str, Any] = {
         }
     },
     "/metrics": _get(
-        "Counts per state and queue, failures per handler in the last 24 hours, RQ queue lengths, workers",
+        "Counts per state and queue, failures per handler in the last 24 hours, RQ queue lengths, workers, "
+        "circuit breakers",
         {"200": _json(_ref("Metrics"), "The figures."), **_REDIS_DOWN},
     ),
     "/queues/{name}/stats": _get(
@@ -215,7 +235,7 @@ PATHS: dict[str, Any] = {
         [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
     ),
     "/health": _get(
-        "Whether every queue with waiting jobs has a worker alive",
+        "Whether every queue with waiting jobs has a worker alive and every recurring job ran recently enough",
         {"200": _json(_ref("Health"), "Healthy."), "503": _json(_ref("Unhealthy"), "Unhealthy, with the reasons.")},
         description="Open to anyone when `JOBS_APP['HEALTH_PUBLIC']` is true.",
     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..breaker import BreakerState
 from ..models import Job, JobAttempt
 
 # The fields of a job in the failed list, in order.
@@ -80,4 +81,19 @@ def job_detail(job: Job) -> dict[str, Any]:
         "worker_name": job.worker_name,
         "needs_push": job.needs_push,
         "history": [attempt_detail(attempt) for attempt in job.history.all()],
+    }
+
+
+def breaker_state(breaker: BreakerState) -> dict[str, Any]:
+    """One circuit breaker for `/metrics`: its state, counts, and the settings it runs with."""
+    return {
+        "state": breaker.state,
+        "failures": breaker.failures,
+        "successes": breaker.successes,
+        "deferred": breaker.deferred,
+        "opened_at": iso(breaker.opened_at),
+        "retry_at": iso(breaker.retry_at),
+        "failure_threshold": breaker.settings.failure_threshold,
+        "recovery_timeout": breaker.settings.recovery_timeout,
+        "success_threshold": breaker.settings.success_threshold,
     }

@@ -8,15 +8,15 @@ from django.db.models import F
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
+from .. import breaker, services, stats
 from .. import health as health_checks
-from .. import services, stats
 from ..models import Job
 from ..states import RETRYABLE, State
 from . import params
 from .endpoint import endpoint
 from .errors import ApiError
 from .openapi import openapi_document
-from .serializers import iso, job_detail, job_summary
+from .serializers import breaker_state, iso, job_detail, job_summary
 
 RETRY_PERMISSION = "jobs_app.retry_job"
 FAILED_STATES = (State.FAILED, State.DEAD)
@@ -106,6 +106,7 @@ def metrics(request: HttpRequest) -> JsonResponse:
             "rq_queue_lengths": stats.rq_queue_lengths(),
             "workers": workers,
             "workers_alive": len({name for names in workers.values() for name in names}),
+            "breakers": {state.name: breaker_state(state) for state in breaker.states()},
         }
     )
 

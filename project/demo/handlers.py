@@ -2,6 +2,7 @@
 
 import random
 import time
+from datetime import timedelta
 
 from jobs_app import Backoff, PermanentError, TransientError, job_handler
 
@@ -41,3 +42,15 @@ def import_rows(context, rows: int) -> int:
         time.sleep(0.05)
         context.set_progress(round(100 * (done + 1) / rows), f"{done + 1} of {rows} rows")
     return rows
+
+
+@job_handler("demo.heartbeat", every=timedelta(minutes=1), queue="cleanup")
+def heartbeat() -> str:
+    """A recurring job: `manage.py jobs_cron` enqueues it once a minute (see the dashboard's "Recurring jobs")."""
+    return "still here"
+
+
+@job_handler("demo.nightly_report", schedule="0 2 * * *", queue="cleanup", breaker="reporting")
+def nightly_report() -> str:
+    """A cron job at 02:00 UTC, through the `reporting` circuit breaker."""
+    return "report built"

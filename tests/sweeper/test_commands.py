@@ -101,7 +101,8 @@ def test_retry_failed_runs_until_sigterm_or_sigint_and_exits_0(signum, subproces
 def test_check_queue_shows_a_table_per_queue():
     JobFactory.create_batch(2, failed=True)
     JobFactory(succeeded=True, queue="email", handler="test.echo")
-    lines = run("check_queue").splitlines()
+    # The queues' table; the recurring jobs' table follows after a blank line.
+    lines = run("check_queue").split("\n\n")[0].splitlines()
     assert lines[0].split() == ["queue", "waiting", "scheduled", "running", "succeeded", "failed", "dead", "workers"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     assert set(rows) == {"cleanup", "default", "email", "notification"}

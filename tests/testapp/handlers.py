@@ -3,6 +3,7 @@
 
 import os
 import time
+from datetime import timedelta
 
 from jobs_app import AutoRetry, Backoff, PermanentError, TransientError, job_handler
 
@@ -134,3 +135,25 @@ def sweeper_sleeps_first(context, seconds, pid_file):
             file.write(str(os.getpid()))
         time.sleep(seconds)
     return context.attempt
+
+
+# Recurring jobs and circuit breakers (tests/recurring/, tests/breaker/).
+
+
+@job_handler("test.nightly", schedule="0 0 * * *", attempts=2, backoff=Backoff.fixed(0))
+def nightly():
+    return "maintained"
+
+
+@job_handler("test.daily_sync", every=timedelta(days=1), max_interval=timedelta(hours=30))
+def daily_sync():
+    return "synced"
+
+
+@job_handler("test.whatsapp", breaker="test-whatsapp", attempts=1)
+def whatsapp(path):
+    """Fails while the file at `path` says "down": a dependency that is down, then back."""
+    with open(path) as file:
+        if file.read().strip() == "down":
+            raise ConnectionError("whatsapp is down")
+    return "sent"
