@@ -13,8 +13,8 @@ $(INSTALLED): requirements.txt
 
 install: $(INSTALLED)
 
-# Migrate, make the demo superuser, then Redis, a worker, the web server and a demo
-# job producer from the Procfile (honcho). Ctrl-C stops them all.
+# Migrate, make the demo superuser, then Redis, a worker, the web server, a demo job
+# producer, the sweeper and the cron scheduler from the Procfile (honcho). Ctrl-C stops them all.
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_superuser
