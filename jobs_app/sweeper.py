@@ -363,5 +363,8 @@ def alert_if_many_dead(*, now: datetime | None = None) -> bool:
         logger.error("Could not reach Redis for the dead-job alert flag (%s); alerting anyway", error)
     message = f"{dead} jobs went dead in the last hour (threshold {threshold})."
     logger.error("Alert: %s", message)
-    mail_admins("jobs_app: many dead jobs", message + "\nSee the admin's Failed jobs list.", fail_silently=True)
+    try:
+        mail_admins("jobs_app: many dead jobs", message + "\nSee the admin's Failed jobs list.")
+    except Exception as error:  # a mail server that is down must not stop the sweeper
+        logger.error("Could not mail the admins about the dead jobs (%s)", error)
     return True
