@@ -255,11 +255,16 @@ def _repair_lost(options: SweepOptions, cutoff: datetime) -> int:
 
 
 def _repair_overdue(options: SweepOptions, cutoff: datetime) -> int:
-    """Scheduled jobs overdue by more than the grace period (no RQ scheduler promoted them)."""
+    """Scheduled jobs overdue by more than the grace period that no RQ scheduler promoted.
+
+    A retry whose backoff has passed may wait its turn on a long RQ queue while its row
+    is still `scheduled`: one that RQ already has queued (or running) is left alone.
+    """
     pushed = 0
     overdue = _filtered(Job.objects.filter(state=State.SCHEDULED, needs_push=False, scheduled_for__lte=cutoff), options)
-    for rows in _batches(overdue, (), options.batch_size):
-        pushed += _push(options, [pk for (pk,) in rows])
+    for rows in _batches(overdue, ("queue",), options.batch_size):
+        missing = transport.missing_jobs(((queue, str(pk)) for pk, queue in rows), waiting=("queued", "started"))
+        pushed += _push(options, [pk for pk, _queue in rows if str(pk) in missing])
     if pushed:
         logger.warning("Repair: pushed %d overdue scheduled job(s)", pushed)
     return pushed
