@@ -170,7 +170,9 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
                     pipeline.hget(RQJob.key_for(job_id), "status")
                 found = pipeline.execute()
             missing.update(
-                job_id for (_queue, job_id), status in zip(chunk, found, strict=True) if _as_bytes(status) not in waiting
+                job_id
+                for (_queue, job_id), status in zip(chunk, found, strict=True)
+                if _as_bytes(status) not in waiting
             )
     return missing
 
