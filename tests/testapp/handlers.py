@@ -134,3 +134,6 @@ def sweeper_sleeps_first(context, seconds, pid_file):
             file.write(str(os.getpid()))
         time.sleep(seconds)
     return context.attempt
+
+
+from tests.testapp import fault_handlers  # noqa: E402, F401  (the faults suite's handlers)
