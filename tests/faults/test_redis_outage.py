@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from jobs_app.api.tokens import issue_token
 from jobs_app.models import Job
+from jobs_app.stats import current_jobs
 from tests.factories import JobFactory
 from tests.faults.consistency import assert_consistent
 from tests.faults.processes import wait_for
@@ -80,4 +81,18 @@ def test_every_unfinished_job_completes_after_redis_loses_everything(fault_redis
     jobs = [*queued, *scheduled, *failed]
     assert set(Job.objects.values_list("state", flat=True)) == {Job.State.SUCCEEDED}
     assert [runs_of(tmp_path, job) for job in jobs] == [1] * len(jobs)
+    assert_consistent()
+
+
+def test_a_worker_that_lives_through_a_redis_restart_is_seen_again_and_runs_new_jobs(fault_redis, processes, tmp_path):
+    processes.worker("faults-survivor")
+    wait_for(lambda: "faults-survivor" in current_jobs(), message="the worker to register")
+
+    fault_redis.restart()  # empty: the worker's registration is gone with everything else
+    # Seen again (the health check and the repair ask Redis which workers are alive)...
+    wait_for(lambda: "faults-survivor" in current_jobs(), timeout=30, message="the worker to register again")
+    # ...and working: RQ's worker reconnects on its own.
+    job = fault_handlers.count.enqueue(str(tmp_path))
+    wait_for(lambda: Job.objects.get(pk=job.pk).state == Job.State.SUCCEEDED, message="the job to run")
+    assert processes.started["faults-survivor"].poll() is None
     assert_consistent()
