@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-quick
+.PHONY: install run test test-faults test-faults-full lint bench bench-quick
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# The fault-injection and load suite (tests/faults/, left out of `make test`): real workers and
+# sweepers killed, Redis stopped and flushed, the database cut off (on PostgreSQL), 1,000 jobs of load.
+# Set DATABASE_URL for PostgreSQL. CI runs it on SQLite and on PostgreSQL.
+test-faults: install
+	$(BIN)/python -m pytest -m faults tests/faults
+
+# The same with the issue's full load: 10,000 jobs (a quarter of an hour on two cores).
+test-faults-full: install
+	FAULTS_FULL=1 $(BIN)/python -m pytest -m faults tests/faults
 
 lint: install
 	$(BIN)/ruff check .

@@ -75,6 +75,20 @@ def workers_by_queue() -> dict[str, list[str]]:
     return {queue: sorted(workers.get(queue, [])) for queue in logical_queues()}
 
 
+def current_jobs() -> dict[str, str | None]:
+    """The RQ workers alive (heartbeat not expired), each with the id of the job it is running (None: idle)."""
+    current: dict[str, str | None] = {}
+    seen_connections: set[int] = set()
+    for queue in logical_queues():
+        connection = transport.connection(queue)
+        if id(connection) in seen_connections:
+            continue
+        seen_connections.add(id(connection))
+        for worker in Worker.all(connection=connection):
+            current[worker.name] = worker.get_current_job_id()
+    return current
+
+
 def queues_without_workers(
     counts: dict[str, dict[str, int]] | None = None, workers: dict[str, list[str]] | None = None
 ) -> list[str]:

@@ -258,26 +258,38 @@ def _repair_lost(options: SweepOptions, cutoff: datetime) -> int:
 
 
 def _repair_overdue(options: SweepOptions, cutoff: datetime) -> int:
-    """Scheduled jobs overdue by more than the grace period (no RQ scheduler promoted them)."""
+    """Scheduled jobs overdue by more than the grace period that no RQ scheduler promoted.
+
+    A retry whose backoff has passed may wait its turn on a long RQ queue while its row
+    is still `scheduled`: one that RQ already has queued (or running) is left alone.
+    """
     pushed = 0
     overdue = _filtered(Job.objects.filter(state=State.SCHEDULED, needs_push=False, scheduled_for__lte=cutoff), options)
-    for rows in _batches(overdue, (), options.batch_size):
-        pushed += _push(options, [pk for (pk,) in rows])
+    for rows in _batches(overdue, ("queue",), options.batch_size):
+        missing = transport.missing_jobs(((queue, str(pk)) for pk, queue in rows), waiting=("queued", "started"))
+        pushed += _push(options, [pk for pk, _queue in rows if str(pk) in missing])
     if pushed:
         logger.warning("Repair: pushed %d overdue scheduled job(s)", pushed)
     return pushed
 
 
 def _repair_killed(options: SweepOptions, cutoff: datetime) -> int:
-    """Running jobs whose worker is gone (heartbeat expired): a `killed` attempt, then the retry policy."""
+    """Running jobs whose attempt is over without a record: a `killed` attempt, then the retry policy.
+
+    That is a job whose worker is gone (heartbeat expired), or whose worker is alive but
+    no longer on it (its work horse was killed, or it could not write the outcome to the
+    database). A worker marks its current job in Redis before the job is claimed and
+    clears it after the outcome is written, so a live worker on another job, or on
+    none, has lost this one.
+    """
     running = _filtered(Job.objects.filter(state=State.RUNNING, started_at__lte=cutoff), options)
     if not running.exists():
         return 0
-    alive = {name for names in stats.workers_by_queue().values() for name in names}
+    current = stats.current_jobs()
     killed = 0
     for rows in _batches(running, ("worker_name", "started_at", "timeout", "queue"), options.batch_size):
         for pk, worker_name, started_at, timeout, queue in rows:
-            if worker_name in alive:
+            if worker_name in current and current[worker_name] == str(pk):
                 continue
             if not worker_name:
                 # No worker name to look up: only once RQ's own time limit is long past.
@@ -288,16 +300,22 @@ def _repair_killed(options: SweepOptions, cutoff: datetime) -> int:
                 killed += 1
                 continue
             job = Job.objects.filter(pk=pk, state=State.RUNNING).first()
-            if job is not None and record_killed(job):
+            if job is not None and record_killed(job, worker_alive=worker_name in current):
                 killed += 1
     if killed:
         logger.warning("Repair: %d running job(s) lost their worker; recorded as killed attempts", killed)
     return killed
 
 
-def record_killed(job: Job) -> bool:
+def record_killed(job: Job, *, worker_alive: bool = False) -> bool:
     """Record the running attempt of `job` as `killed` (its worker died) and apply its retry policy."""
-    error = WorkerDied(f"worker {job.worker_name or '(unknown)'} died while running attempt {job.attempts}")
+    worker = job.worker_name or "(unknown)"
+    if worker_alive:
+        error = WorkerDied(
+            f"worker {worker} lost attempt {job.attempts}: its work horse died or could not record the outcome"
+        )
+    else:
+        error = WorkerDied(f"worker {worker} died while running attempt {job.attempts}")
     try:
         handler = get_handler(job.handler)
     except HandlerNotFound:

@@ -145,11 +145,18 @@ def withdraw(dispatches: Iterable[Dispatch]) -> None:
                 pipeline.execute()
 
 
-def missing_jobs(dispatches: Iterable[tuple[str, str]]) -> set[str]:
-    """Of `(queue, job_id)` pairs, the job ids whose RQ job hash is gone from Redis.
+# RQ job statuses under which a worker or RQ's scheduler will still run the job.
+WAITING_STATUSES = frozenset({"queued", "scheduled", "started", "deferred"})
 
-    One pipeline of EXISTS per connection and batch.
+
+def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str] = WAITING_STATUSES) -> set[str]:
+    """Of `(queue, job_id)` pairs, the job ids that RQ will not run as things stand.
+
+    That is an RQ job gone from Redis, or one whose status is not in `waiting` (say
+    `failed`: its work horse died, or the database was down, before the row was claimed).
+    One pipeline of HGET per connection and batch.
     """
+    waiting = {status.encode() for status in waiting}
     by_connection: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for queue, job_id in dispatches:
         by_connection[id(connection(queue))].append((queue, job_id))
@@ -160,10 +167,18 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]]) -> set[str]:
             chunk = pairs[start : start + PIPELINE_BATCH]
             with redis.pipeline(transaction=False) as pipeline:
                 for _queue, job_id in chunk:
-                    pipeline.exists(RQJob.key_for(job_id))
+                    pipeline.hget(RQJob.key_for(job_id), "status")
                 found = pipeline.execute()
-            missing.update(job_id for (_queue, job_id), exists in zip(chunk, found, strict=True) if not exists)
+            missing.update(
+                job_id
+                for (_queue, job_id), status in zip(chunk, found, strict=True)
+                if _as_bytes(status) not in waiting
+            )
     return missing
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 def control_queue() -> str:

@@ -13,6 +13,8 @@ import logging
 from typing import Any
 
 import rq
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import worker_registration
 from rq.serializers import JSONSerializer
 
 from . import transport
@@ -98,6 +100,71 @@ class _JobsAppWorkerMixin:
             job_class = Job
         kwargs.update(connection=connection, job_class=job_class, serializer=JSONSerializer, queue_class=rq.Queue)
         super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
+
+    _jobs_app_current_job: str | None = None
+
+    def set_current_job_id(self, job_id: str | None = None, pipeline: Any = None) -> None:
+        self._jobs_app_current_job = job_id
+        super().set_current_job_id(job_id, pipeline=pipeline)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        """RQ's heartbeat, after registering the worker again if Redis lost its registration.
+
+        A Redis restarted without persistence (or flushed) forgets every worker; RQ's own
+        heartbeat would then keep a bare key that no listing of workers shows, so the health
+        check would report no worker and the sweeper's repair would take this worker's
+        running job for a lost one and run it a second time.
+        """
+        try:
+            # Not `exists`: RQ's other writes (its state, its heartbeat) recreate a bare key.
+            if self.birth_date is not None and not self.connection.hexists(self.key, "birth"):
+                self._register_again()
+        except RedisConnectionError as error:
+            logger.warning("Worker %s: heartbeat skipped, Redis cannot be reached (%s)", self.name, error)
+            return
+        super().heartbeat(timeout, pipeline=pipeline)
+
+    def _register_again(self) -> None:
+        logger.warning("Worker %s: its registration is gone from Redis (restarted or flushed); registering again",
+                       self.name)  # fmt: skip
+        fields = self.serialize()
+        if self._jobs_app_current_job:
+            fields["current_job"] = self._jobs_app_current_job
+        with self.connection.pipeline() as registration:
+            registration.hset(self.key, mapping=fields)
+            worker_registration.register(self, registration)
+            registration.expire(self.key, self.worker_ttl + 60)
+            registration.execute()
+
+    # RQ's worker survives Redis going away only while it waits for a job; anywhere else in its loop
+    # the ConnectionError ends the worker ("found an unhandled exception, quitting"). These steps can
+    # wait for the next round instead, and the wait for a job backs off until Redis is back.
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except RedisConnectionError as error:
+            logger.warning("Worker %s: maintenance skipped, Redis cannot be reached (%s)", self.name, error)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except RedisConnectionError as error:
+            logger.warning("Worker %s: suspension check skipped, Redis cannot be reached (%s)", self.name, error)
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        if pipeline is not None:
+            return super().set_state(state, pipeline=pipeline)
+        try:
+            super().set_state(state)
+        except RedisConnectionError as error:
+            logger.warning("Worker %s: state %s not saved, Redis cannot be reached (%s)", self.name, state, error)
+
+    def maintain_heartbeats(self, job: rq.job.Job) -> None:
+        try:
+            super().maintain_heartbeats(job)
+        except RedisConnectionError as error:
+            logger.warning("Worker %s: heartbeat skipped, Redis cannot be reached (%s)", self.name, error)
 
     def handle_job_success(self, job: rq.job.Job, queue: rq.Queue, started_job_registry: Any) -> None:
         """After a jobs_app attempt, the row holds the outcome: RQ need keep nothing.

@@ -94,13 +94,29 @@ def test_a_killed_job_of_an_unknown_handler_goes_dead(ago, dead_signals):
     assert [signalled.pk for signalled in dead_signals] == [job.pk]
 
 
-def test_a_running_job_whose_worker_is_alive_is_left_alone(redis, ago):
+def test_a_running_job_whose_worker_is_alive_and_on_it_is_left_alone(redis, ago):
     worker = SimpleWorker(["default"], connection=redis, name="alive-worker")
     worker.register_birth()
     try:
         job = running(ago, worker_name="alive-worker")
+        worker.set_current_job_id(str(job.pk))
         assert sweep().repaired == 0
         assert refreshed(job).state == Job.State.RUNNING
+    finally:
+        worker.register_death()
+
+
+def test_a_running_job_whose_live_worker_has_moved_on_is_recorded_as_killed(redis, ago):
+    """The work horse died, or the outcome could not be written: the worker lives on, the attempt is lost."""
+    worker = SimpleWorker(["default"], connection=redis, name="alive-worker")
+    worker.register_birth()
+    try:
+        job = running(ago, worker_name="alive-worker")
+        worker.set_current_job_id("some-other-job")
+        assert sweep().details["killed"] == 1
+        job = refreshed(job)
+        assert job.state == Job.State.SCHEDULED
+        assert "lost attempt 1" in job.history.get().error_message
     finally:
         worker.register_death()
 

@@ -157,3 +157,6 @@ def whatsapp(path):
         if file.read().strip() == "down":
             raise ConnectionError("whatsapp is down")
     return "sent"
+
+
+from tests.testapp import fault_handlers  # noqa: E402, F401  (the faults suite's handlers)

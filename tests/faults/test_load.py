@@ -1,0 +1,75 @@
+"""Load: many jobs, 30% of them failing at random on some attempts, 4 worker processes and a sweeper.
+
+CI runs 1,000 jobs; `make test-faults-full` (FAULTS_FULL=1) runs the issue's 10,000. FAULTS_LOAD_JOBS
+sets any other number. At the end every job is `succeeded` or `dead`, exactly as its failures say,
+the attempt counts add up, and nothing is left queued, running or scheduled.
+"""
+
+import os
+import random
+import signal
+import time
+
+import pytest
+from django.db.models import Count
+
+from jobs_app.models import Job, JobAttempt
+from tests.faults.consistency import assert_consistent
+from tests.faults.processes import wait_for
+from tests.testapp import fault_handlers
+
+pytestmark = [pytest.mark.faults, pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]
+
+JOBS = int(os.environ.get("FAULTS_LOAD_JOBS") or (10_000 if os.environ.get("FAULTS_FULL") else 1_000))
+WORKERS = 4
+FAILING_SHARE = 0.3
+# faults.flaky: 3 attempts per cycle, then one re-run by the sweeper, then dead.
+MAX_ATTEMPTS, MAX_CYCLES = 3, 2
+
+
+def expected(fail_first: int) -> tuple[str, int, int]:
+    """(final state, cycle, attempts over all cycles) of a job that fails its first `fail_first` attempts."""
+    if fail_first >= MAX_ATTEMPTS * MAX_CYCLES:
+        return Job.State.DEAD, MAX_CYCLES, MAX_ATTEMPTS * MAX_CYCLES
+    return Job.State.SUCCEEDED, fail_first // MAX_ATTEMPTS + 1, fail_first + 1
+
+
+def test_load_every_job_ends_succeeded_or_dead_and_the_attempts_add_up(processes, capsys):
+    rng = random.Random(20261123)
+    plan = [rng.randint(1, 7) if rng.random() < FAILING_SHARE else 0 for _ in range(JOBS)]
+    enqueue_started = time.monotonic()
+    jobs = fault_handlers.flaky.enqueue_many([(fail_first,) for fail_first in plan])
+    enqueue_seconds = time.monotonic() - enqueue_started
+
+    started = time.monotonic()
+    for number in range(WORKERS):
+        processes.worker(f"faults-load-{number}", "default")
+    # Re-run failed jobs every second; the repair keeps its production grace period (60 s).
+    processes.manage("sweeper", "retry_failed", "--interval", "1", env={"FAULTS_REPAIR_GRACE": "60"})
+    finished = lambda: not Job.objects.filter(state__in=["queued", "scheduled", "running", "failed"]).exists()  # noqa: E731
+    wait_for(finished, timeout=120 + JOBS / 5, message=f"{JOBS} jobs to finish")
+    wall = time.monotonic() - started
+
+    for name in processes.started:
+        processes.kill(name, signal.SIGTERM)
+    assert [processes.wait(name, timeout=60) for name in processes.started] == [0] * (WORKERS + 1)
+
+    want = {str(job.pk): expected(fail_first) for job, fail_first in zip(jobs, plan, strict=True)}
+    got = {
+        str(pk): (state, cycle, total)
+        for pk, state, cycle, total in Job.objects.annotate(total=Count("history")).values_list(
+            "pk", "state", "cycle", "total"
+        )
+    }
+    assert got == want
+    attempts = sum(total for _state, _cycle, total in want.values())
+    report = assert_consistent()
+    assert report.attempts == JobAttempt.objects.count() == attempts
+    assert set(report.states) <= {Job.State.SUCCEEDED, Job.State.DEAD}
+
+    with capsys.disabled():
+        print(
+            f"\nload: {JOBS} jobs ({report.states[Job.State.SUCCEEDED]} succeeded, {report.states[Job.State.DEAD]} "
+            f"dead), {attempts} attempts, {WORKERS} workers: enqueued in {enqueue_seconds:.1f}s, done in {wall:.1f}s "
+            f"= {JOBS / wall:.0f} jobs/s ({attempts / wall:.0f} attempts/s)"
+        )
