@@ -279,12 +279,15 @@ def add_failed_jobs(count: int, *, batch: int = 5000) -> None:
 
 
 SWEEP_PASS = """
-import json, time, django
+import json, re, time, django
 django.setup()
 from jobs_app import sweeper
 started = time.perf_counter()
 result = sweeper.sweep()
-print(json.dumps({"seconds": time.perf_counter() - started, "retried": result.retried}))
+seconds = time.perf_counter() - started
+# The process's own peak: getrusage would also count the parent's memory, inherited through vfork at exec.
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
+print(json.dumps({"seconds": seconds, "retried": result.retried, "peak_mb": peak_kb / 1024}))
 """
 
 
@@ -296,18 +299,16 @@ def sweeper_pass(case: ScaleCase, size: int) -> None:
 
     add_failed_jobs(size)
     connections.close_all()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SWEEP_PASS], cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    completed = subprocess.run(
+        [sys.executable, "-c", SWEEP_PASS], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy()
     )
-    output = process.stdout.read()
-    _pid, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise RuntimeError(f"the sweeper pass failed with status {status}")
-    outcome = json.loads(output)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the sweeper pass failed: {completed.stderr}")
+    outcome = json.loads(completed.stdout)
     if outcome["retried"] != size:
         raise RuntimeError(f"the sweeper re-ran {outcome['retried']} of {size} jobs")
     case.seconds.setdefault(size, []).append(outcome["seconds"])
-    case.rss_mb[size] = max(case.rss_mb.get(size, 0), usage.ru_maxrss / 1024)
+    case.rss_mb[size] = max(case.rss_mb.get(size, 0), outcome["peak_mb"])
 
 
 def admin_failed_list(case: ScaleCase, size: int) -> None:

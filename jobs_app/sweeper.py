@@ -31,7 +31,7 @@ from .states import State
 
 logger = logging.getLogger("jobs_app")
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 ALERT_WINDOW = timedelta(hours=1)
 STATISTICS_INTERVAL = timedelta(hours=1)
 _REPAIR_LOCK_TIMEOUT = 300
@@ -148,7 +148,7 @@ def sweep(
     progress: Callable[[int], Any] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> SweepResult:
-    """One pass: re-run due failed jobs, move used-up ones to `dead`, repair, alert.
+    """One pass: repair, re-run due failed jobs, move used-up ones to `dead`, alert.
 
     `now` is the time the delays and grace periods are measured against (tests move it).
     `progress(n)` is called after each batch with the failed jobs it scanned; `should_stop()`
@@ -161,6 +161,12 @@ def sweep(
     defaults = default_auto_retry()
     policies: dict[str, AutoRetry | None] = {}
     budget = options.limit
+
+    # Repair first: the jobs this pass re-runs are then not looked up in Redis again right after their push.
+    if options.repair:
+        repaired = repair(options, now=now)
+        result.details = repaired
+        result.repaired = sum(repaired.values())
 
     failed = failed_jobs(options)
     fields = ("handler", "auto_retries", "failed_at", "error_type")
@@ -191,10 +197,6 @@ def sweep(
         if should_stop() or (budget is not None and budget <= 0):
             break
 
-    if options.repair and not should_stop():
-        repaired = repair(options, now=now)
-        result.details = repaired
-        result.repaired = sum(repaired.values())
     if result.dead:
         logger.warning("Dead letter: %d failed job(s) moved to dead (auto-retries used up or off)", result.dead)
     if not options.dry_run:
