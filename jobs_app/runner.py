@@ -154,18 +154,24 @@ def _call_with_timeout(handler: Handler, job: Job) -> Any:
         return handler.func(*args, **job.kwargs)
 
 
-def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at) -> Retry | None:
+def retry_decision(job: Job, handler: Handler | None, error: BaseException) -> RetryDecision:
+    """What the job's retry policy says after `error` ended its current attempt.
+
+    `handler` None (no handler of that name any more): give up, since nothing can ever run it.
+    """
     if handler is None:
-        # HandlerNotFound: nothing can ever run this job, so retrying cannot help.
-        decision = RetryDecision(verdict=Verdict.GIVE_UP)
-    else:
-        decision = decide(
-            attempt=job.attempts,
-            max_attempts=job.max_attempts,
-            backoff=Backoff.from_dict(job.backoff),
-            error=error,
-            give_up_on=handler.give_up_on,
-        )
+        return RetryDecision(verdict=Verdict.GIVE_UP)
+    return decide(
+        attempt=job.attempts,
+        max_attempts=job.max_attempts,
+        backoff=Backoff.from_dict(job.backoff),
+        error=error,
+        give_up_on=handler.give_up_on,
+    )
+
+
+def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at) -> Retry | None:
+    decision = retry_decision(job, handler, error)
     services.record_failure(
         job,
         started_at=started_at,

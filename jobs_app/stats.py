@@ -7,6 +7,7 @@ never disagree.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -60,33 +61,28 @@ def rq_queue_lengths() -> dict[str, int]:
     return lengths
 
 
-def workers_by_queue() -> dict[str, list[str]]:
-    """Names of the RQ workers alive (heartbeat not expired) that listen to each logical queue."""
-    workers: dict[str, list[str]] = defaultdict(list)
+def _live_workers() -> Iterator[Worker]:
+    """The RQ workers alive (heartbeat not expired) on every Redis behind the queues, each Redis asked once."""
     seen_connections: set[int] = set()
     for queue in logical_queues():
         connection = transport.connection(queue)
-        if id(connection) in seen_connections:
-            continue
-        seen_connections.add(id(connection))
-        for worker in Worker.all(connection=connection):
-            for name in sorted({logical_queue_of(rq_name) for rq_name in worker.queue_names()}):
-                workers[name].append(worker.name)
+        if id(connection) not in seen_connections:
+            seen_connections.add(id(connection))
+            yield from Worker.all(connection=connection)
+
+
+def workers_by_queue() -> dict[str, list[str]]:
+    """Names of the RQ workers alive (heartbeat not expired) that listen to each logical queue."""
+    workers: dict[str, list[str]] = defaultdict(list)
+    for worker in _live_workers():
+        for name in sorted({logical_queue_of(rq_name) for rq_name in worker.queue_names()}):
+            workers[name].append(worker.name)
     return {queue: sorted(workers.get(queue, [])) for queue in logical_queues()}
 
 
 def current_jobs() -> dict[str, str | None]:
     """The RQ workers alive (heartbeat not expired), each with the id of the job it is running (None: idle)."""
-    current: dict[str, str | None] = {}
-    seen_connections: set[int] = set()
-    for queue in logical_queues():
-        connection = transport.connection(queue)
-        if id(connection) in seen_connections:
-            continue
-        seen_connections.add(id(connection))
-        for worker in Worker.all(connection=connection):
-            current[worker.name] = worker.get_current_job_id()
-    return current
+    return {worker.name: worker.get_current_job_id() for worker in _live_workers()}
 
 
 def queues_without_workers(

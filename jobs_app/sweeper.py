@@ -25,8 +25,9 @@ from . import services, stats, transport
 from .conf import DEFAULTS, app_settings
 from .exceptions import HandlerNotFound, WorkerDied
 from .models import Job, JobAttempt
-from .policy import AutoRetry, Backoff, RetryDecision, Sweep, Verdict, decide, sweep_action
+from .policy import AutoRetry, Sweep, sweep_action
 from .registry import get_handler
+from .runner import retry_decision
 from .states import State
 
 logger = logging.getLogger("jobs_app")
@@ -321,15 +322,8 @@ def record_killed(job: Job, *, worker_alive: bool = False) -> bool:
     try:
         handler = get_handler(job.handler)
     except HandlerNotFound:
-        decision = RetryDecision(verdict=Verdict.GIVE_UP)
-    else:
-        decision = decide(
-            attempt=job.attempts,
-            max_attempts=job.max_attempts,
-            backoff=Backoff.from_dict(job.backoff),
-            error=error,
-            give_up_on=handler.give_up_on,
-        )
+        handler = None
+    decision = retry_decision(job, handler, error)
     recorded = services.record_failure(
         job,
         started_at=job.started_at or timezone.now(),

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import rq
@@ -23,6 +24,9 @@ from .exceptions import ForbiddenJobFunction
 from .states import Priority
 
 logger = logging.getLogger("jobs_app")
+
+# Seconds between two checks that Redis still holds the worker's registration (see `heartbeat`).
+REGISTRATION_CHECK_INTERVAL = 5
 
 
 def allowed_functions() -> frozenset[str]:
@@ -102,6 +106,7 @@ class _JobsAppWorkerMixin:
         super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
 
     _jobs_app_current_job: str | None = None
+    _jobs_app_registration_checked: float = float("-inf")
 
     def set_current_job_id(self, job_id: str | None = None, pipeline: Any = None) -> None:
         self._jobs_app_current_job = job_id
@@ -116,9 +121,13 @@ class _JobsAppWorkerMixin:
         running job for a lost one and run it a second time.
         """
         try:
-            # Not `exists`: RQ's other writes (its state, its heartbeat) recreate a bare key.
-            if self.birth_date is not None and not self.connection.hexists(self.key, "birth"):
-                self._register_again()
+            # RQ beats several times per job: looking once every few seconds is enough, and keeps
+            # a round trip off each job. Not `exists`: RQ's other writes recreate a bare key.
+            due = time.monotonic() >= self._jobs_app_registration_checked + REGISTRATION_CHECK_INTERVAL
+            if due and self.birth_date is not None:
+                self._jobs_app_registration_checked = time.monotonic()
+                if not self.connection.hexists(self.key, "birth"):
+                    self._register_again()
         except RedisConnectionError as error:
             logger.warning("Worker %s: heartbeat skipped, Redis cannot be reached (%s)", self.name, error)
             return

@@ -6,22 +6,8 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-
-
-def wait_for(condition: Callable[[], object], *, timeout: float = 60, message: str = "condition") -> object:
-    """Poll `condition` every 50 ms until it is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.05)
 
 
 def sweep_once(processes: Processes) -> dict:

@@ -6,7 +6,7 @@ import pytest
 from jobs_app import services, transport
 from jobs_app.models import Job, JobAttempt
 from tests.faults.consistency import assert_consistent
-from tests.faults.processes import wait_for
+from tests.polling import wait_for
 from tests.testapp import fault_handlers
 
 pytestmark = [pytest.mark.faults, pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,7 @@ from django.db.models import Count
 
 from jobs_app.models import Job, JobAttempt
 from tests.faults.consistency import assert_consistent
-from tests.faults.processes import wait_for
+from tests.polling import wait_for
 from tests.testapp import fault_handlers
 
 pytestmark = [pytest.mark.faults, pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]

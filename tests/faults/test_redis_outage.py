@@ -14,7 +14,7 @@ from jobs_app.models import Job
 from jobs_app.stats import current_jobs
 from tests.factories import JobFactory
 from tests.faults.consistency import assert_consistent
-from tests.faults.processes import wait_for
+from tests.polling import wait_for
 from tests.testapp import fault_handlers
 
 pytestmark = [pytest.mark.faults, pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]

@@ -7,7 +7,8 @@ import pytest
 from jobs_app.models import Job, JobAttempt
 from jobs_app.stats import current_jobs
 from tests.faults.consistency import assert_consistent
-from tests.faults.processes import sweep_once, wait_for
+from tests.faults.processes import sweep_once
+from tests.polling import wait_for
 from tests.testapp import fault_handlers
 
 pytestmark = [pytest.mark.faults, pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]

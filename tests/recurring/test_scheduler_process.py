@@ -3,7 +3,6 @@
 import json
 import signal
 import subprocess
-import time
 
 import pytest
 from django.utils import timezone
@@ -11,17 +10,10 @@ from rq.cron import CronScheduler
 
 from jobs_app import recurring
 from jobs_app.models import Job
+from tests.polling import wait_for
 from tests.testapp import handlers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
-
-
-def wait_for(condition, timeout=60, message="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.1)
 
 
 def fired_daily_sync(redis) -> int:

@@ -3,7 +3,6 @@
 import os
 import signal
 import subprocess
-import time
 from datetime import timedelta
 
 import pytest
@@ -11,19 +10,12 @@ from django.utils import timezone
 
 from jobs_app.models import Job, JobAttempt
 from jobs_app.sweeper import sweep
+from tests.polling import wait_for
 from tests.testapp import handlers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
 WORKER_NAME = "test-sweeper-victim"
-
-
-def wait_for(condition, timeout=60, message="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}")
-        time.sleep(0.1)
 
 
 def test_a_job_whose_worker_was_killed_is_recorded_as_killed_and_runs_again(
