@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import rq
@@ -24,9 +23,6 @@ from .exceptions import ForbiddenJobFunction
 from .states import Priority
 
 logger = logging.getLogger("jobs_app")
-
-# Seconds between two checks that Redis still holds the worker's registration (see `heartbeat`).
-REGISTRATION_CHECK_INTERVAL = 5
 
 
 def allowed_functions() -> frozenset[str]:
@@ -106,7 +102,6 @@ class _JobsAppWorkerMixin:
         super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
 
     _jobs_app_current_job: str | None = None
-    _jobs_app_registration_checked: float = float("-inf")
 
     def set_current_job_id(self, job_id: str | None = None, pipeline: Any = None) -> None:
         self._jobs_app_current_job = job_id
@@ -120,18 +115,19 @@ class _JobsAppWorkerMixin:
         check would report no worker and the sweeper's repair would take this worker's
         running job for a lost one and run it a second time.
         """
+        if pipeline is not None:  # the caller executes it: the next beat of our own looks
+            return super().heartbeat(timeout, pipeline=pipeline)
         try:
-            # RQ beats several times per job: looking once every few seconds is enough, and keeps
-            # a round trip off each job. Not `exists`: RQ's other writes recreate a bare key.
-            due = time.monotonic() >= self._jobs_app_registration_checked + REGISTRATION_CHECK_INTERVAL
-            if due and self.birth_date is not None:
-                self._jobs_app_registration_checked = time.monotonic()
-                if not self.connection.hexists(self.key, "birth"):
-                    self._register_again()
+            # One round trip for the look and RQ's beat (RQ alone sends its two commands apart).
+            # Not `exists`: RQ's other writes, its beat included, recreate a bare key.
+            with self.connection.pipeline() as beat:
+                beat.hexists(self.key, "birth")
+                super().heartbeat(timeout, pipeline=beat)
+                registered = beat.execute()[0]
+            if not registered and self.birth_date is not None:
+                self._register_again()
         except RedisConnectionError as error:
             logger.warning("Worker %s: heartbeat skipped, Redis cannot be reached (%s)", self.name, error)
-            return
-        super().heartbeat(timeout, pipeline=pipeline)
 
     def _register_again(self) -> None:
         logger.warning("Worker %s: its registration is gone from Redis (restarted or flushed); registering again",
