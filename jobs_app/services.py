@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -298,8 +298,6 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
     concurrent re-run, are skipped. `auto_retry=True` (the sweeper) also counts the re-run
     in `auto_retries`.
     """
-    queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
-    total = queryset.count()
     changes: dict[str, Any] = {
         "state": State.QUEUED,
         "attempts": 0,
@@ -315,32 +313,9 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
-    retried = 0
-    last_pk = None
-    while True:
-        with transaction.atomic():
-            batch = queryset.filter(state__in=RETRYABLE).order_by("pk")
-            if last_pk is not None:
-                batch = batch.filter(pk__gt=last_pk)
-            rows = list(
-                batch.select_for_update(skip_locked=True).values_list("pk", "handler", "queue", "priority", "timeout")[
-                    :batch_size
-                ]
-            )
-            if not rows:
-                break
-            last_pk = rows[-1][0]
-            retried += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=RETRYABLE).update(**changes)
-            push_on_commit(
-                [
-                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority, timeout=timeout)
-                    for pk, handler, queue, priority, timeout in rows
-                ]
-            )
-        if len(rows) < batch_size:
-            break  # that was the last batch: no need to ask again
-    if isinstance(jobs, Job):
-        jobs.refresh_from_db()
+    retried, total = _change_in_batches(
+        jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
+    )
     return RerunResult(retried=retried, skipped=total - retried)
 
 
@@ -363,33 +338,55 @@ def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> 
     If Redis cannot be reached the rows are still cancelled: a worker that later
     receives one of them skips it, since it is no longer waiting to run.
     """
+    changes = {"state": State.CANCELLED, "finished_at": timezone.now(), "needs_push": False}
+    cancelled, total = _change_in_batches(
+        jobs, states=RUNNABLE, changes=changes, then=_withdraw_on_commit, batch_size=batch_size
+    )
+    return CancelResult(cancelled=cancelled, skipped=total - cancelled)
+
+
+def _change_in_batches(
+    jobs: Job | QuerySet[Job],
+    *,
+    states: Iterable[str],
+    changes: dict[str, Any],
+    then: Callable[[Sequence[transport.Dispatch]], None],
+    batch_size: int,
+) -> tuple[int, int]:
+    """Apply `changes` to those of `jobs` in `states`, a batch at a time; return (changed, total).
+
+    Each batch takes its rows with SKIP LOCKED, updates them, and hands their dispatches
+    to `then` (which acts on Redis once the batch commits). A single `Job` is refreshed.
+    """
     queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
     total = queryset.count()
-    cancelled = 0
+    changed = 0
     last_pk = None
     while True:
         with transaction.atomic():
-            batch = queryset.filter(state__in=RUNNABLE).order_by("pk")
+            batch = queryset.filter(state__in=states).order_by("pk")
             if last_pk is not None:
                 batch = batch.filter(pk__gt=last_pk)
             rows = list(
-                batch.select_for_update(skip_locked=True).values_list("pk", "handler", "queue", "priority")[:batch_size]
+                batch.select_for_update(skip_locked=True).values_list("pk", "handler", "queue", "priority", "timeout")[
+                    :batch_size
+                ]
             )
             if not rows:
                 break
             last_pk = rows[-1][0]
-            cancelled += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=RUNNABLE).update(
-                state=State.CANCELLED, finished_at=timezone.now(), needs_push=False
-            )
-            _withdraw_on_commit(
+            changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**changes)
+            then(
                 [
-                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority)
-                    for pk, handler, queue, priority in rows
+                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority, timeout=timeout)
+                    for pk, handler, queue, priority, timeout in rows
                 ]
             )
+        if len(rows) < batch_size:
+            break  # that was the last batch: no need to ask again
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
-    return CancelResult(cancelled=cancelled, skipped=total - cancelled)
+    return changed, total
 
 
 def _withdraw_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:

@@ -17,7 +17,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import worker_registration
 from rq.serializers import JSONSerializer
 
-from . import transport
+from . import (
+    runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
+    transport,
+)
 from .conf import app_settings
 from .exceptions import ForbiddenJobFunction
 from .states import Priority
