@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Min, Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -154,6 +154,19 @@ def _next_period(start: datetime, kind: str) -> datetime:
 
 
 class FailedJobQuerySet(JobQuerySet):
+    def aggregate(self, *args, **kwargs):
+        """Django's `aggregate()`, with several plain MIN and MAX asked one query each.
+
+        The admin's date hierarchy asks for the first and last `failed_at` together; SQLite
+        answers a lone MIN or MAX with one index seek but scans every row for both at once
+        (30 ms at 200,000 failed jobs; PostgreSQL seeks either way).
+        """
+        if not args and len(kwargs) > 1 and all(_plain_extreme(value) for value in kwargs.values()):
+            return {
+                name: super(FailedJobQuerySet, self).aggregate(**{name: value})[name] for name, value in kwargs.items()
+            }
+        return super().aggregate(*args, **kwargs)
+
     def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
         """Django's `datetimes()` for years, months and days, found by skipping from one period to the next.
 
@@ -173,6 +186,10 @@ class FailedJobQuerySet(JobQuerySet):
                 break
             periods.append(first.astimezone(zone).replace(**_TRUNCATED[kind]))
         return periods if order == "ASC" else periods[::-1]
+
+
+def _plain_extreme(aggregate: object) -> bool:
+    return isinstance(aggregate, Min | Max) and aggregate.filter is None and not aggregate.distinct
 
 
 class FailedJob(Job):

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import Max, Min
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -108,3 +109,17 @@ def test_an_unfiltered_list_of_a_large_postgresql_table_uses_the_estimate():
         cursor.execute("UPDATE pg_class SET reltuples = 250000 WHERE oid = 'jobs_app_job'::regclass")
     assert paginator.count == 250000
     assert LargeTablePaginator(Job.objects.filter(state="failed"), 50).count == 3  # exact
+
+
+def test_the_date_hierarchy_finds_the_first_and_last_failure_with_one_seek_each(admin_client):
+    add_jobs(400)
+    failed_at = FailedJob.objects.exclude(failed_at=None).values_list("failed_at", flat=True)
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get("/admin/jobs_app/failedjob/").status_code == 200
+    extremes = [query["sql"] for query in queries if "MIN(" in query["sql"] or "MAX(" in query["sql"]]
+    # SQLite scans every row for MIN and MAX in one query, and seeks the index for either alone.
+    assert extremes and not any("MIN(" in sql and "MAX(" in sql for sql in extremes)
+    assert FailedJob.objects.aggregate(first=Min("failed_at"), last=Max("failed_at")) == {
+        "first": min(failed_at),
+        "last": max(failed_at),
+    }
