@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -10,6 +9,7 @@ from django.db import models
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from uuid6 import uuid7
 
 from .states import RETRYABLE, RUNNABLE, UNFINISHED, Priority, State
 
@@ -35,7 +35,7 @@ class Job(models.Model):
     State = State
     Priority = Priority
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False, help_text=_("Also the RQ job id."))
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False, help_text=_("Also the RQ job id."))
     handler = models.CharField(_("handler"), max_length=200)
     queue = models.CharField(_("queue"), max_length=100)
     priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)

@@ -1,6 +1,5 @@
 """factory-boy factories for jobs and attempts, with traits for the states operators look at."""
 
-import uuid
 from datetime import timedelta
 
 import factory
@@ -14,7 +13,6 @@ class JobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Job
 
-    id = factory.LazyFunction(uuid.uuid4)
     handler = "test.add"
     queue = "default"
     args = factory.LazyFunction(lambda: [1, 2])

@@ -51,6 +51,14 @@ def test_the_rows_uuid_is_the_rq_job_id_and_rq_carries_only_that_id(redis):
     assert Queue("email", connection=redis).job_ids == [str(job.pk)]
 
 
+def test_job_ids_are_time_ordered_uuids(redis):
+    first = handlers.add.enqueue(1, 2)
+    rest = handlers.add.enqueue_many([(n, n) for n in range(3)])
+    ids = [first.pk, *(job.pk for job in rest)]
+    assert {job_id.version for job_id in ids} == {7}
+    assert sorted(ids) == ids  # later jobs sort after earlier ones, as in the admin's id order
+
+
 def test_rq_stores_the_payload_as_json_never_pickle(redis):
     job = handlers.add.enqueue(1, 2)
     raw = redis.hget(f"rq:job:{job.pk}", "data")
