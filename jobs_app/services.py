@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -348,7 +348,7 @@ def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> 
 def _change_in_batches(
     jobs: Job | QuerySet[Job],
     *,
-    states: Iterable[str],
+    states: Collection[str],
     changes: dict[str, Any],
     then: Callable[[Sequence[transport.Dispatch]], None],
     batch_size: int,
