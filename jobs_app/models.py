@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -29,6 +31,17 @@ class JobQuerySet(models.QuerySet):
         # Every failed or dead job has a failed_at. Saying so lets SQLite use the partial failed-list index:
         # it cannot match the index against the states, which Django sends as bound parameters.
         return self.filter(state__in=(State.FAILED, State.DEAD), failed_at__isnull=False)
+
+    def page_after(self, last_pk: Any, fields: Sequence[str], size: int) -> list[tuple]:
+        """Up to `size` rows as tuples (`pk`, then `fields`) in primary-key order after `last_pk` (None: the start).
+
+        A primary-key cursor: walking a large set page by page this way costs an index seek
+        per page, whatever the page's position, and holds one page in memory.
+        """
+        rows = self.order_by("pk")
+        if last_pk is not None:
+            rows = rows.filter(pk__gt=last_pk)
+        return list(rows.values_list("pk", *fields)[:size])
 
 
 class Job(models.Model):

@@ -364,13 +364,10 @@ def _change_in_batches(
     last_pk = None
     while True:
         with transaction.atomic():
-            batch = queryset.filter(state__in=states).order_by("pk")
-            if last_pk is not None:
-                batch = batch.filter(pk__gt=last_pk)
-            rows = list(
-                batch.select_for_update(skip_locked=True).values_list("pk", "handler", "queue", "priority", "timeout")[
-                    :batch_size
-                ]
+            rows = (
+                queryset.filter(state__in=states)
+                .select_for_update(skip_locked=True)
+                .page_after(last_pk, ("handler", "queue", "priority", "timeout"), batch_size)
             )
             if not rows:
                 break

@@ -113,15 +113,9 @@ def failed_jobs(options: SweepOptions) -> QuerySet[Job]:
 def _batches(queryset: QuerySet[Job], fields: Sequence[str], batch_size: int) -> Iterator[list[tuple]]:
     """Rows as tuples (`pk` first), a batch at a time, by primary-key cursor: constant memory."""
     last_pk = None
-    while True:
-        batch = queryset.order_by("pk")
-        if last_pk is not None:
-            batch = batch.filter(pk__gt=last_pk)
-        rows = list(batch.values_list("pk", *fields)[:batch_size])
-        if not rows:
-            return
-        last_pk = rows[-1][0]
+    while rows := queryset.page_after(last_pk, fields, batch_size):
         yield rows
+        last_pk = rows[-1][0]
 
 
 def _as_read(rows: Sequence[tuple]) -> Q:

@@ -9,10 +9,11 @@ that order.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter, itemgetter
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -26,6 +27,8 @@ from rq.serializers import JSONSerializer
 
 from .conf import app_settings
 from .states import Priority
+
+T = TypeVar("T")
 
 ENTRY_POINT = "jobs_app.runner.execute"
 PIPELINE_BATCH = 1000
@@ -93,14 +96,20 @@ def push(dispatches: Iterable[Dispatch]) -> None:
 
     Raises `redis.RedisError` when Redis cannot be reached; the caller decides what that means.
     """
-    by_connection: dict[int, list[Dispatch]] = defaultdict(list)
-    for dispatch in dispatches:
-        by_connection[id(connection(dispatch.queue))].append(dispatch)
     now = timezone.now()
-    for batch_source in by_connection.values():
-        redis = connection(batch_source[0].queue)
-        for start in range(0, len(batch_source), PIPELINE_BATCH):
-            _push_batch(redis, batch_source[start : start + PIPELINE_BATCH], now)
+    for redis, chunk in _chunks_per_connection(dispatches, attrgetter("queue")):
+        _push_batch(redis, chunk, now)
+
+
+def _chunks_per_connection(items: Iterable[T], queue_of: Callable[[T], str]) -> Iterator[tuple[Redis, list[T]]]:
+    """`items` grouped by the Redis connection of their queue, in chunks of `PIPELINE_BATCH`: a pipeline each."""
+    groups: dict[int, tuple[Redis, list[T]]] = {}
+    for item in items:
+        redis = connection(queue_of(item))
+        groups.setdefault(id(redis), (redis, []))[1].append(item)
+    for redis, group in groups.values():
+        for start in range(0, len(group), PIPELINE_BATCH):
+            yield redis, group[start : start + PIPELINE_BATCH]
 
 
 def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> None:
@@ -130,19 +139,14 @@ def withdraw(dispatches: Iterable[Dispatch]) -> None:
     One pipeline per connection and batch. A job id that is not there is no error.
     Raises `redis.RedisError` when Redis cannot be reached.
     """
-    by_connection: dict[int, list[Dispatch]] = defaultdict(list)
-    for dispatch in dispatches:
-        by_connection[id(connection(dispatch.queue))].append(dispatch)
-    for batch_source in by_connection.values():
-        redis = connection(batch_source[0].queue)
-        for start in range(0, len(batch_source), PIPELINE_BATCH):
-            with redis.pipeline() as pipeline:
-                for dispatch in batch_source[start : start + PIPELINE_BATCH]:
-                    queue = rq_queue(dispatch.queue, dispatch.priority)
-                    pipeline.lrem(queue.key, 0, dispatch.job_id)
-                    pipeline.zrem(queue.scheduled_job_registry.key, dispatch.job_id)
-                    pipeline.delete(queue.job_class.key_for(dispatch.job_id))
-                pipeline.execute()
+    for redis, chunk in _chunks_per_connection(dispatches, attrgetter("queue")):
+        with redis.pipeline() as pipeline:
+            for dispatch in chunk:
+                queue = rq_queue(dispatch.queue, dispatch.priority)
+                pipeline.lrem(queue.key, 0, dispatch.job_id)
+                pipeline.zrem(queue.scheduled_job_registry.key, dispatch.job_id)
+                pipeline.delete(queue.job_class.key_for(dispatch.job_id))
+            pipeline.execute()
 
 
 # RQ job statuses under which a worker or RQ's scheduler will still run the job.
@@ -157,23 +161,15 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
     One pipeline of HGET per connection and batch.
     """
     waiting = {status.encode() for status in waiting}
-    by_connection: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for queue, job_id in dispatches:
-        by_connection[id(connection(queue))].append((queue, job_id))
     missing: set[str] = set()
-    for pairs in by_connection.values():
-        redis = connection(pairs[0][0])
-        for start in range(0, len(pairs), PIPELINE_BATCH):
-            chunk = pairs[start : start + PIPELINE_BATCH]
-            with redis.pipeline(transaction=False) as pipeline:
-                for _queue, job_id in chunk:
-                    pipeline.hget(RQJob.key_for(job_id), "status")
-                found = pipeline.execute()
-            missing.update(
-                job_id
-                for (_queue, job_id), status in zip(chunk, found, strict=True)
-                if _as_bytes(status) not in waiting
-            )
+    for redis, chunk in _chunks_per_connection(dispatches, itemgetter(0)):
+        with redis.pipeline(transaction=False) as pipeline:
+            for _queue, job_id in chunk:
+                pipeline.hget(RQJob.key_for(job_id), "status")
+            found = pipeline.execute()
+        missing.update(
+            job_id for (_queue, job_id), status in zip(chunk, found, strict=True) if _as_bytes(status) not in waiting
+        )
     return missing
 
 
