@@ -11,6 +11,7 @@ from croniter import croniter
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
+from .context import InlineContext
 from .exceptions import HandlerNotFound
 from .policy import AutoRetry, Backoff, Seconds, to_seconds
 from .states import Priority
@@ -245,8 +246,6 @@ class Handler:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the handler inline, in this process, with no record and no retries."""
         if self.takes_context:
-            from .runner import InlineContext
-
             return self.func(InlineContext(), *args, **kwargs)
         return self.func(*args, **kwargs)
 

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .conf import DEFAULTS, app_settings
+from .conf import app_settings
 from .models import Job
-from .policy import to_seconds
-from .states import State
+from .states import TERMINAL, State
 
-PURGEABLE = (State.SUCCEEDED, State.DEAD, State.CANCELLED)
+# Finished for good: the states a purge deletes, in a stable order.
+PURGEABLE = tuple(state for state in State if state in TERMINAL)
 BATCH_SIZE = 1000
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -29,10 +29,7 @@ def parse_duration(value: str) -> timedelta:
 
 def retention() -> dict[str, timedelta]:
     """`JOBS_APP["RETENTION"]` by state, missing states taken from the defaults."""
-    configured = {**DEFAULTS["RETENTION"], **app_settings.RETENTION}
-    return {
-        state: timedelta(seconds=to_seconds(configured[state], name=f"RETENTION[{state!r}]")) for state in PURGEABLE
-    }
+    return app_settings.retention
 
 
 def purge(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from redis import RedisError
 from . import transport
 from .models import Job, JobAttempt
 from .payload import encode_arguments
-from .policy import RetryDecision, Verdict
+from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
 from .states import RETRYABLE, RUNNABLE, State
 
@@ -36,15 +36,50 @@ _MAX_MESSAGE_LENGTH = 10_000
 _MAX_TRACEBACK_LENGTH = 50_000
 
 
-def dispatch_of(job: Job) -> transport.Dispatch:
+# The columns `dispatch_from_row` reads, after the primary key.
+DISPATCH_FIELDS = ("handler", "queue", "priority", "timeout", "state", "scheduled_for")
+
+
+def dispatch_from_row(row: Sequence[Any]) -> transport.Dispatch:
+    """The RQ dispatch of one row read as `("pk", *DISPATCH_FIELDS)`: the one place a `Dispatch` is built."""
+    pk, handler, queue, priority, timeout, state, scheduled_for = row
     return transport.Dispatch(
-        job_id=str(job.pk),
-        handler=job.handler,
-        queue=job.queue,
-        priority=job.priority,
-        timeout=job.timeout,
-        run_at=job.scheduled_for if job.state == State.SCHEDULED else None,
+        job_id=str(pk),
+        handler=handler,
+        queue=queue,
+        priority=priority,
+        timeout=timeout,
+        run_at=scheduled_for if state == State.SCHEDULED else None,
     )
+
+
+def dispatch_of(job: Job) -> transport.Dispatch:
+    return dispatch_from_row([job.pk, *(getattr(job, name) for name in DISPATCH_FIELDS)])
+
+
+def batches(
+    queryset: QuerySet[Job], fields: Sequence[str], batch_size: int, *, lock: bool = False
+) -> Iterator[list[tuple]]:
+    """Rows as tuples (`pk`, then `fields`), a batch at a time, by primary-key cursor: constant memory.
+
+    The one batch walker. With `lock`, each batch is read with SELECT ... FOR UPDATE SKIP LOCKED
+    in a transaction of its own that stays open while the caller handles it; a caller that
+    locks must consume every batch (leaving early rolls back the batch in hand).
+    """
+    last_pk = None
+    while True:
+        if lock:
+            with transaction.atomic():
+                rows = queryset.select_for_update(skip_locked=True).page_after(last_pk, fields, batch_size)
+                if rows:
+                    yield rows
+        else:
+            rows = queryset.page_after(last_pk, fields, batch_size)
+            if rows:
+                yield rows
+        if len(rows) < batch_size:
+            return  # that was the last batch: no need to ask again
+        last_pk = rows[-1][0]
 
 
 def push_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
@@ -129,12 +164,12 @@ def _holder_of(idempotency_key: str) -> Job | None:
     return Job.objects.unfinished().filter(idempotency_key=idempotency_key).first()
 
 
-def claim(job_id: uuid.UUID, *, worker_name: str) -> Job | None:
+def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -> Job | None:
     """Move a waiting, due job to `running` for one more attempt, and return its row.
 
     A conditional update: only a `queued` job, or a `scheduled` one whose time has
     come, becomes `running`, so a job delivered twice runs once at a time. None when
-    the job is not waiting (someone else has it, it is finished or not due, or has no row).
+    the job is not waiting (someone else has it, it is finished or not due at `now`, or has no row).
     """
     # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on
     # every job (SQLite 3.35+ and PostgreSQL both have RETURNING).
@@ -142,7 +177,7 @@ def claim(job_id: uuid.UUID, *, worker_name: str) -> Job | None:
         connection.ops.quote_name,
         (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for"),
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     sql = (
         f"UPDATE {table} SET {state} = %s, {attempts} = {attempts} + 1, {started_at} = %s, {worker} = %s "
         f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING *"
@@ -209,20 +244,37 @@ def record_success(job: Job, *, started_at: datetime, result: Any) -> None:
     )
 
 
-def record_failure(
+def end_attempt(
     job: Job,
     *,
-    started_at: datetime,
+    outcome: str,
     error: BaseException,
-    traceback: str,
-    decision: RetryDecision,
-    outcome: str = JobAttempt.Outcome.FAILED,
-) -> bool:
-    """The attempt raised (or, with `outcome="killed"`, its worker died): `scheduled` for a retry,
-    `failed`, or `dead`, as `decision` says.
+    give_up_on: tuple[type[BaseException], ...] | None,
+    traceback: str = "",
+    started_at: datetime | None = None,
+    redelivered_by_rq: bool = False,
+) -> RetryDecision | None:
+    """This attempt of `job` ended with `error`: the one path for a failed, killed or timed-out attempt.
 
-    Only while the row is still this `running` attempt; False (nothing recorded) otherwise.
+    Asks the retry policy (`give_up_on` None: the handler is gone, so nothing can run it: give
+    up), records the attempt with `outcome` (`JobAttempt.Outcome.FAILED` or `KILLED`), and moves
+    the row to `scheduled` for a retry, `failed` or `dead`. A retry is handed back to RQ when the
+    transaction commits, unless `redelivered_by_rq` (the runner, inside the job's own RQ job,
+    returns RQ a `Retry` instead: a push under the same id would be deleted when that RQ job ends).
+
+    Only while the row is still this `running` attempt: returns the decision when recorded,
+    None (nothing changed) when someone else has moved the row on.
     """
+    if give_up_on is None:
+        decision = RetryDecision(verdict=Verdict.GIVE_UP)
+    else:
+        decision = decide(
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            backoff=Backoff.from_dict(job.backoff),
+            error=error,
+            give_up_on=give_up_on,
+        )
     now = timezone.now()
     error_fields = {
         "error_type": type(error).__name__,
@@ -236,15 +288,19 @@ def record_failure(
         changes = {"state": State.DEAD if dead else State.FAILED, "failed_at": now, "finished_at": now}
     recorded = _finish_attempt(
         job,
-        started_at=started_at,
+        started_at=started_at or job.started_at or now,
         finished_at=now,
         outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
     )
-    if recorded and job.state == State.DEAD:
+    if not recorded:
+        return None
+    if job.state == State.DEAD:
         job_dead.send(sender=Job, job=job)
-    return recorded
+    elif job.state == State.SCHEDULED and not redelivered_by_rq:
+        push_on_commit([dispatch_of(job)])
+    return decision
 
 
 def _finish_attempt(
@@ -361,26 +417,9 @@ def _change_in_batches(
     queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
     total = queryset.count()
     changed = 0
-    last_pk = None
-    while True:
-        with transaction.atomic():
-            rows = (
-                queryset.filter(state__in=states)
-                .select_for_update(skip_locked=True)
-                .page_after(last_pk, ("handler", "queue", "priority", "timeout"), batch_size)
-            )
-            if not rows:
-                break
-            last_pk = rows[-1][0]
-            changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**changes)
-            then(
-                [
-                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority, timeout=timeout)
-                    for pk, handler, queue, priority, timeout in rows
-                ]
-            )
-        if len(rows) < batch_size:
-            break  # that was the last batch: no need to ask again
+    for rows in batches(queryset.filter(state__in=states), DISPATCH_FIELDS, batch_size, lock=True):
+        changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**changes)
+        then([dispatch_from_row(row) for row in rows])
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
     return changed, total
@@ -426,25 +465,9 @@ def repush(jobs: QuerySet[Job]) -> int:
     A job delivered twice still runs once (see `claim`). Raises `redis.RedisError` if
     Redis cannot be reached, leaving the rows as they were.
     """
-    rows = list(
-        jobs.filter(state__in=RUNNABLE)
-        .order_by()
-        .values_list("pk", "handler", "queue", "priority", "timeout", "state", "scheduled_for")
-    )
+    rows = list(jobs.filter(state__in=RUNNABLE).order_by().values_list("pk", *DISPATCH_FIELDS))
     if not rows:
         return 0
-    transport.push(
-        [
-            transport.Dispatch(
-                job_id=str(pk),
-                handler=handler,
-                queue=queue,
-                priority=priority,
-                timeout=timeout,
-                run_at=scheduled_for if state == State.SCHEDULED else None,
-            )
-            for pk, handler, queue, priority, timeout, state, scheduled_for in rows
-        ]
-    )
+    transport.push([dispatch_from_row(row) for row in rows])
     Job.objects.filter(pk__in=[row[0] for row in rows], needs_push=True).update(needs_push=False)
     return len(rows)

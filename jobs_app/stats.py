@@ -7,15 +7,12 @@ never disagree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
-from rq import Worker
 
 from . import transport
 from .models import Job, JobAttempt
@@ -24,7 +21,7 @@ from .states import Priority, State
 
 def logical_queues() -> list[str]:
     """The queue names in settings.RQ_QUEUES."""
-    return list(getattr(settings, "RQ_QUEUES", {}))
+    return transport.configured_queues()
 
 
 def logical_queue_of(rq_queue_name: str) -> str:
@@ -61,28 +58,18 @@ def rq_queue_lengths() -> dict[str, int]:
     return lengths
 
 
-def _live_workers() -> Iterator[Worker]:
-    """The RQ workers alive (heartbeat not expired) on every Redis behind the queues, each Redis asked once."""
-    seen_connections: set[int] = set()
-    for queue in logical_queues():
-        connection = transport.connection(queue)
-        if id(connection) not in seen_connections:
-            seen_connections.add(id(connection))
-            yield from Worker.all(connection=connection)
-
-
 def workers_by_queue() -> dict[str, list[str]]:
     """Names of the RQ workers alive (heartbeat not expired) that listen to each logical queue."""
     workers: dict[str, list[str]] = defaultdict(list)
-    for worker in _live_workers():
-        for name in sorted({logical_queue_of(rq_name) for rq_name in worker.queue_names()}):
+    for worker in transport.workers(logical_queues()):
+        for name in sorted({logical_queue_of(rq_name) for rq_name in worker.rq_queues}):
             workers[name].append(worker.name)
     return {queue: sorted(workers.get(queue, [])) for queue in logical_queues()}
 
 
 def current_jobs() -> dict[str, str | None]:
     """The RQ workers alive (heartbeat not expired), each with the id of the job it is running (None: idle)."""
-    return {worker.name: worker.get_current_job_id() for worker in _live_workers()}
+    return {worker.name: worker.current_job for worker in transport.workers(logical_queues())}
 
 
 def queues_without_workers(

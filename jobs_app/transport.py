@@ -21,11 +21,12 @@ from django.utils import timezone
 from django_rq.connection_utils import filter_connection_params, get_redis_connection
 from redis import Redis
 from redis.lock import Lock as RedisLock
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from .conf import app_settings
+from .exceptions import UnknownQueue
 from .states import Priority
 
 T = TypeVar("T")
@@ -51,11 +52,12 @@ class Dispatch:
 
 
 def queue_config(queue: str) -> dict:
+    """`settings.RQ_QUEUES[queue]`; `UnknownQueue` (an `ImproperlyConfigured`) if it is not there."""
     try:
         return settings.RQ_QUEUES[queue]
     except (AttributeError, KeyError):
         configured = ", ".join(sorted(getattr(settings, "RQ_QUEUES", {}))) or "none"
-        raise ValueError(f"Queue {queue!r} is not in settings.RQ_QUEUES (configured: {configured})") from None
+        raise UnknownQueue(f"Queue {queue!r} is not in settings.RQ_QUEUES (configured: {configured})") from None
 
 
 def rq_queue_name(queue: str, priority: str = Priority.NORMAL) -> str:
@@ -175,6 +177,42 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerBeat:
+    """One RQ worker registered in Redis: what it listens to, the job it is on, its last heartbeat."""
+
+    name: str
+    rq_queues: tuple[str, ...]
+    current_job: str | None
+    last_heartbeat: datetime | None
+
+
+def workers(queues: Iterable[str]) -> list[WorkerBeat]:
+    """The RQ workers registered (their key not expired) on every Redis behind `queues`, each Redis asked once."""
+    seen: set[int] = set()
+    found: list[WorkerBeat] = []
+    for queue in queues:
+        redis = connection(queue)
+        if id(redis) in seen:
+            continue
+        seen.add(id(redis))
+        found.extend(
+            WorkerBeat(
+                name=worker.name,
+                rq_queues=tuple(worker.queue_names()),
+                current_job=worker.get_current_job_id(),
+                last_heartbeat=worker.last_heartbeat,
+            )
+            for worker in Worker.all(connection=redis)
+        )
+    return found
+
+
+def configured_queues() -> list[str]:
+    """The logical queue names in `settings.RQ_QUEUES`."""
+    return list(getattr(settings, "RQ_QUEUES", {}))
 
 
 def control_queue() -> str:
