@@ -16,6 +16,7 @@ from rq.registry import ScheduledJobRegistry
 
 from jobs_app import transport
 from jobs_app.models import Job
+from jobs_app.signals import job_dead
 from jobs_app.testing import RedisServer
 from jobs_app.worker import SimpleWorker
 from tests.testapp import handlers as test_handlers
@@ -104,3 +105,22 @@ def make_due(redis):
             redis.zadd(ScheduledJobRegistry(name, connection=redis).key, {str(job.pk): past.timestamp()}, xx=True)
 
     return make_due
+
+
+@pytest.fixture
+def dead_signals():
+    """The jobs `job_dead` was sent for, in order."""
+    received = []
+
+    def receiver(sender, job, **kwargs):
+        received.append(job)
+
+    job_dead.connect(receiver)
+    yield received
+    job_dead.disconnect(receiver)
+
+
+@pytest.fixture
+def ago():
+    """`ago(seconds=...)`: a time in the past, for failed_at / started_at / scheduled_for."""
+    return lambda **delta: timezone.now() - timedelta(**delta)

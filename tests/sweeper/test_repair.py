@@ -121,6 +121,27 @@ def test_a_running_job_whose_live_worker_has_moved_on_is_recorded_as_killed(redi
         worker.register_death()
 
 
+def test_a_job_whose_worker_stopped_beating_is_recovered_before_its_registration_expires(redis, ago):
+    """Issue 15: a SIGKILLed worker leaves its registration for minutes (RQ's worker_ttl); its last
+    heartbeat, older than the grace period, is what tells the repair that it is dead."""
+    from rq.utils import utcformat
+
+    worker = SimpleWorker(["default"], connection=redis, name="silent-worker")
+    worker.register_birth()
+    try:
+        job = running(ago, worker_name="silent-worker")
+        worker.set_current_job_id(str(job.pk))
+        redis.hset(worker.key, "last_heartbeat", utcformat(timezone.now() - timedelta(seconds=61)))
+        assert redis.ttl(worker.key) > 60, "RQ still lists the worker"
+
+        assert sweep().details["killed"] == 1
+        job = refreshed(job)
+        assert job.state == Job.State.SCHEDULED
+        assert "worker silent-worker died while running attempt 1" in job.history.get().error_message
+    finally:
+        worker.register_death()
+
+
 def test_a_job_that_just_started_is_left_alone(ago):
     job = JobFactory(state=Job.State.RUNNING, attempts=1, started_at=ago(seconds=5), worker_name="gone-worker")
     assert sweep().repaired == 0
