@@ -130,11 +130,13 @@ def _repair_killed(scope: Scope, cutoff: datetime) -> int:
     running = scope.filter(Job.objects.filter(state=State.RUNNING, started_at__lte=cutoff))
     if not running.exists():
         return 0
-    beat_cutoff = timezone.now() - timedelta(seconds=app_settings.REPAIR_GRACE)
+    # A worker is dead once it has been silent longer than its promised heartbeat interval or the
+    # grace period: its registration lingers in Redis for minutes after a SIGKILL, its beats stop.
+    clock = timezone.now()
     live = {
         worker.name: worker.current_job
         for worker in transport.workers(transport.configured_queues())
-        if worker.last_heartbeat is not None and worker.last_heartbeat >= beat_cutoff
+        if worker.beating(clock, grace=app_settings.REPAIR_GRACE)
     }
     killed = 0
     for rows in services.batches(running, ("worker_name", "started_at", "timeout", "queue"), scope.batch_size):

@@ -179,14 +179,30 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
+# Seconds RQ adds to a worker's key expiry beyond the next heartbeat it promises.
+_RQ_HEARTBEAT_SLACK = 60
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerBeat:
-    """One RQ worker registered in Redis: what it listens to, the job it is on, its last heartbeat."""
+    """One RQ worker registered in Redis: what it listens to, the job it is on, and its heartbeat.
+
+    `beat_interval` is the longest the worker said it would go before its next heartbeat (RQ sets
+    the worker key's expiry to that plus 60 s on every beat): about 30 s for a forking worker on a
+    job, the job's whole time limit for a worker that runs jobs in its own process.
+    """
 
     name: str
     rq_queues: tuple[str, ...]
     current_job: str | None
     last_heartbeat: datetime | None
+    beat_interval: float = 0.0
+
+    def beating(self, now: datetime, *, grace: float) -> bool:
+        """Heard from within its promised interval, or within `grace` seconds if that is longer."""
+        if self.last_heartbeat is None:
+            return False
+        return (now - self.last_heartbeat).total_seconds() <= max(grace, self.beat_interval)
 
 
 def workers(queues: Iterable[str]) -> list[WorkerBeat]:
@@ -198,15 +214,26 @@ def workers(queues: Iterable[str]) -> list[WorkerBeat]:
         if id(redis) in seen:
             continue
         seen.add(id(redis))
-        found.extend(
-            WorkerBeat(
-                name=worker.name,
-                rq_queues=tuple(worker.queue_names()),
-                current_job=worker.get_current_job_id(),
-                last_heartbeat=worker.last_heartbeat,
+        registered = Worker.all(connection=redis)
+        with redis.pipeline(transaction=False) as pipeline:
+            for worker in registered:
+                pipeline.ttl(worker.key)
+            ttls = pipeline.execute()
+        now = timezone.now()
+        for worker, ttl in zip(registered, ttls, strict=True):
+            interval = 0.0
+            if worker.last_heartbeat is not None and ttl is not None and ttl >= 0:
+                set_at_beat = ttl + (now - worker.last_heartbeat).total_seconds()
+                interval = max(0.0, set_at_beat - _RQ_HEARTBEAT_SLACK)
+            found.append(
+                WorkerBeat(
+                    name=worker.name,
+                    rq_queues=tuple(worker.queue_names()),
+                    current_job=worker.get_current_job_id(),
+                    last_heartbeat=worker.last_heartbeat,
+                    beat_interval=interval,
+                )
             )
-            for worker in Worker.all(connection=redis)
-        )
     return found
 
 

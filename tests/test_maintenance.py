@@ -5,8 +5,8 @@ import logging
 from datetime import timedelta
 
 import pytest
-from django.core import mail
 from django.conf import settings
+from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
 
