@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from croniter import croniter
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from . import transport
 from .models import Job
 from .registry import Handler, all_handlers, get_handler
+from .schedule import Schedule
 from .states import State
 
 logger = logging.getLogger("jobs_app")
 
 KEY_PREFIX = "cron:"
-# How many gaps between a cron expression's runs are measured to find its longest.
-_GAPS_MEASURED = 400
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_REFERENCE = datetime(2025, 1, 1, tzinfo=UTC)
 # A slot claimed in Redis stays claimed this long (the row, once committed, then answers instead).
 _CLAIM_TTL = 24 * 3600
+
+__all__ = ["Schedule", "catch_up", "describe", "fire", "next_slot", "period", "previous_slot", "statuses"]
 
 
 def recurring_handlers() -> list[Handler]:
@@ -39,34 +37,17 @@ def recurring_handlers() -> list[Handler]:
 
 def period(handler: Handler) -> float:
     """Seconds between runs: `every=`, or the longest gap between two runs of its cron expression."""
-    if handler.every is not None:
-        return handler.every
-    times = croniter(handler.schedule, _REFERENCE)
-    previous = times.get_next(datetime)
-    longest = 0.0
-    for _ in range(_GAPS_MEASURED):
-        current = times.get_next(datetime)
-        longest = max(longest, (current - previous).total_seconds())
-        previous = current
-    return longest
+    return handler.recurrence.period()
 
 
 def previous_slot(handler: Handler, now: datetime) -> datetime:
     """The latest slot at or before `now`: the occurrence that is due."""
-    now = now.astimezone(UTC)
-    if handler.every is not None:
-        elapsed = (now - _EPOCH).total_seconds()
-        return _EPOCH + timedelta(seconds=elapsed - elapsed % handler.every)
-    # croniter's get_prev() is strictly before its start: start a hair later so `now` itself counts.
-    return croniter(handler.schedule, now + timedelta(microseconds=1)).get_prev(datetime).astimezone(UTC)
+    return handler.recurrence.previous_slot(now)
 
 
 def next_slot(handler: Handler, now: datetime) -> datetime:
     """The first slot after `now`."""
-    now = now.astimezone(UTC)
-    if handler.every is not None:
-        return previous_slot(handler, now) + timedelta(seconds=handler.every)
-    return croniter(handler.schedule, now).get_next(datetime).astimezone(UTC)
+    return handler.recurrence.next_slot(now)
 
 
 def occurrence_key(handler: Handler, slot: datetime) -> str:
@@ -76,14 +57,7 @@ def occurrence_key(handler: Handler, slot: datetime) -> str:
 
 def describe(handler: Handler) -> str:
     """The schedule in words, for the admin: `cron 0 0 * * *` or `every 5 minutes`."""
-    if handler.schedule is not None:
-        return f"cron {handler.schedule}"
-    seconds = handler.every
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            count = int(seconds // size)
-            return f"every {count} {unit}{'s' if count != 1 else ''}"
-    return f"every {seconds:g} seconds"
+    return handler.recurrence.describe()
 
 
 def fire(name: str, *, now: datetime | None = None) -> Job | None:
