@@ -94,7 +94,8 @@ class Backoff:
 class Verdict(enum.StrEnum):
     RETRY = "retry"  # another attempt after `delay` seconds
     FAIL = "fail"  # attempts used up: `failed`, which the sweeper may re-run later
-    GIVE_UP = "give_up"  # retrying cannot help: `dead`
+    DEAD = "dead"  # retrying cannot help: `dead`, the dead letter (the sweeper's `Sweep.DEAD` too)
+    GIVE_UP = "dead"  # the same verdict under its older name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +121,7 @@ def decide(
     if isinstance(error, PermanentError) or (
         give_up_on and isinstance(error, give_up_on) and not isinstance(error, TransientError)
     ):
-        return RetryDecision(verdict=Verdict.GIVE_UP)
+        return RetryDecision(verdict=Verdict.DEAD)
     if attempt < max_attempts:
         return RetryDecision(verdict=Verdict.RETRY, delay=backoff.seconds_after(attempt, rng))
     return RetryDecision(verdict=Verdict.FAIL)

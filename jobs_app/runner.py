@@ -52,7 +52,7 @@ def execute(job_id: str) -> Retry | None:
     try:
         job_pk = uuid.UUID(str(job_id))
     except ValueError:
-        logger.warning("Skipped: RQ job %s has no Job row (its id is not a job id)", job_id)
+        logger.warning("Skipped: RQ job %s is not a jobs_app job (its id is not a job id)", job_id)
         return None
     current = get_current_job()
     worker_name = current.worker_name if current else ""

@@ -266,7 +266,7 @@ def end_attempt(
     None (nothing changed) when someone else has moved the row on.
     """
     if give_up_on is None:
-        decision = RetryDecision(verdict=Verdict.GIVE_UP)
+        decision = RetryDecision(verdict=Verdict.DEAD)
     else:
         decision = decide(
             attempt=job.attempts,
@@ -284,7 +284,7 @@ def end_attempt(
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
     else:
-        dead = decision.verdict == Verdict.GIVE_UP
+        dead = decision.verdict == Verdict.DEAD
         changes = {"state": State.DEAD if dead else State.FAILED, "failed_at": now, "finished_at": now}
     recorded = _finish_attempt(
         job,

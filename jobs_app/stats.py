@@ -116,7 +116,8 @@ def attempts_per_hour(hours: int = 24, *, now: datetime | None = None) -> list[H
     return [HourlyAttempts(start=start, **counts[start]) for start in starts]
 
 
-# What the queue stats call each state, as job-queue dashboards usually do.
+# The names each view of one queue gives the states. The API's queue stats speak as job-queue
+# dashboards usually do; the overview (dashboard, `check_queue`) keeps the states' own names.
 QUEUE_STAT_NAMES = {
     "waiting": State.QUEUED,
     "active": State.RUNNING,
@@ -125,12 +126,26 @@ QUEUE_STAT_NAMES = {
     "delayed": State.SCHEDULED,
     "dead": State.DEAD,
 }
+OVERVIEW_NAMES = {
+    "waiting": State.QUEUED,
+    "scheduled": State.SCHEDULED,
+    "running": State.RUNNING,
+    "succeeded": State.SUCCEEDED,
+    "failed": State.FAILED,
+    "dead": State.DEAD,
+}
+
+
+def _named(per_state: dict[str, int], names: dict[str, State]) -> dict[str, int]:
+    return {name: per_state.get(state, 0) for name, state in names.items()}
 
 
 def queue_stats(queue: str) -> dict[str, int]:
     """`waiting`, `active`, `completed`, `failed`, `delayed` and `dead` counts of one queue, in one query."""
-    rows = dict(Job.objects.order_by().filter(queue=queue).values_list("state").annotate(count=Count("pk")))
-    return {name: rows.get(state, 0) for name, state in QUEUE_STAT_NAMES.items()}
+    return _named(
+        dict(Job.objects.order_by().filter(queue=queue).values_list("state").annotate(count=Count("pk"))),
+        QUEUE_STAT_NAMES,
+    )
 
 
 def failures_by_handler(since: datetime) -> dict[str, int]:
@@ -144,7 +159,7 @@ def failures_by_handler(since: datetime) -> dict[str, int]:
     return dict(sorted(rows))
 
 
-OVERVIEW_COLUMNS = ("waiting", "scheduled", "running", "succeeded", "failed", "dead", "workers")
+OVERVIEW_COLUMNS = (*OVERVIEW_NAMES, "workers")
 
 
 def queue_overview(
@@ -154,14 +169,6 @@ def queue_overview(
     counts = counts if counts is not None else state_counts()
     workers = workers if workers is not None else workers_by_queue()
     return {
-        queue: {
-            "waiting": per_state.get(State.QUEUED, 0),
-            "scheduled": per_state.get(State.SCHEDULED, 0),
-            "running": per_state.get(State.RUNNING, 0),
-            "succeeded": per_state.get(State.SUCCEEDED, 0),
-            "failed": per_state.get(State.FAILED, 0),
-            "dead": per_state.get(State.DEAD, 0),
-            "workers": len(workers.get(queue, [])),
-        }
+        queue: {**_named(per_state, OVERVIEW_NAMES), "workers": len(workers.get(queue, []))}
         for queue, per_state in sorted(counts.items())
     }

@@ -37,7 +37,9 @@ def test_retry_of_a_job_that_has_not_failed_is_400(api, state):
     job = JobFactory(state=state)
     response = api.post(f"{API}/{job.pk}/retry")
     assert response.status_code == 400
-    assert response.json() == {"error": f"Job {job.pk} is not in failed state. Current state: {state}"}
+    assert response.json() == {
+        "error": f"Job {job.pk} cannot be retried: it is not failed, dead or cancelled. Current state: {state}"
+    }
     job.refresh_from_db()
     assert (job.state, job.cycle) == (state, 1)
 
