@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .registry import Handler
 
 logger = logging.getLogger("jobs_app")
+
+ResultT = TypeVar("ResultT", bound="BulkResult")
 
 RERUN_BATCH_SIZE = 5000
 BULK_BATCH_SIZE = 1000
@@ -337,13 +339,49 @@ def _finish_attempt(
 
 
 @dataclass(frozen=True, kw_only=True)
-class RerunResult:
-    retried: int
-    skipped: int
+class JobRef:
+    """One job a bulk change touched: its id and handler (enough for a log line or an audit entry)."""
+
+    id: str
+    handler: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.handler}:{self.id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkResult:
+    """What a bulk change did: the jobs it `changed`, how many were `not_eligible` (in a state it does
+    not change) and how many were `locked` (eligible, but taken by a concurrent change)."""
+
+    changed: tuple[JobRef, ...] = ()
+    not_eligible: int = 0
+    locked: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.not_eligible + self.locked
 
     @property
     def total(self) -> int:
-        return self.retried + self.skipped
+        return len(self.changed) + self.skipped
+
+
+class RerunResult(BulkResult):
+    """`rerun()`'s result; `retried` is how many jobs it queued again."""
+
+    @property
+    def retried(self) -> int:
+        return len(self.changed)
+
+
+class CancelResult(BulkResult):
+    """`cancel()`'s result; `cancelled` is how many jobs it cancelled."""
+
+    @property
+    def cancelled(self) -> int:
+        return len(self.changed)
 
 
 def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
@@ -369,20 +407,9 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
-    retried, total = _change_in_batches(
-        jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
+    return _change_in_batches(
+        RerunResult, jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
     )
-    return RerunResult(retried=retried, skipped=total - retried)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CancelResult:
-    cancelled: int
-    skipped: int
-
-    @property
-    def total(self) -> int:
-        return self.cancelled + self.skipped
 
 
 def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
@@ -395,34 +422,46 @@ def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> 
     receives one of them skips it, since it is no longer waiting to run.
     """
     changes = {"state": State.CANCELLED, "finished_at": timezone.now(), "needs_push": False}
-    cancelled, total = _change_in_batches(
-        jobs, states=RUNNABLE, changes=changes, then=_withdraw_on_commit, batch_size=batch_size
+    return _change_in_batches(
+        CancelResult, jobs, states=RUNNABLE, changes=changes, then=_withdraw_on_commit, batch_size=batch_size
     )
-    return CancelResult(cancelled=cancelled, skipped=total - cancelled)
 
 
 def _change_in_batches(
+    result_class: type[ResultT],
     jobs: Job | QuerySet[Job],
     *,
     states: Collection[str],
     changes: dict[str, Any],
     then: Callable[[Sequence[transport.Dispatch]], None],
     batch_size: int,
-) -> tuple[int, int]:
-    """Apply `changes` to those of `jobs` in `states`, a batch at a time; return (changed, total).
+) -> ResultT:
+    """Apply `changes` to those of `jobs` in `states`, a batch at a time, and say which changed.
 
     Each batch takes its rows with SKIP LOCKED, updates them, and hands their dispatches
     to `then` (which acts on Redis once the batch commits). A single `Job` is refreshed.
     """
     queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
     total = queryset.count()
-    changed = 0
-    for rows in batches(queryset.filter(state__in=states), DISPATCH_FIELDS, batch_size, lock=True):
-        changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**changes)
+    eligible = queryset.filter(state__in=states)
+    eligible_at_start = eligible.count() if total else 0
+    changed: list[JobRef] = []
+    for rows in batches(eligible, DISPATCH_FIELDS, batch_size, lock=True):
+        pks = [row[0] for row in rows]
+        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**changes)
+        if updated != len(rows):
+            # Only where the database let a row change between the read and the write: ask which moved.
+            moved = set(Job.objects.filter(pk__in=pks).exclude(state__in=states).values_list("pk", flat=True))
+            rows = [row for row in rows if row[0] in moved]
+        changed.extend(JobRef(id=str(row[0]), handler=row[1]) for row in rows)
         then([dispatch_from_row(row) for row in rows])
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
-    return changed, total
+    return result_class(
+        changed=tuple(changed),
+        not_eligible=total - eligible_at_start,
+        locked=max(0, eligible_at_start - len(changed)),
+    )
 
 
 def _withdraw_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_POST
 
 from .. import services
@@ -23,9 +28,57 @@ from .breakers import breaker_view
 from .dashboard import dashboard_view
 from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
 from .pagination import LargeTablePaginator
+from .queries import FailedJobQuerySet
 
 RETRY_MESSAGE = "Retried by hand from the admin."
 CANCEL_MESSAGE = "Cancelled by hand from the admin."
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkAction:
+    """What differs between the bulk retry and the bulk cancel: the service, the audit line, the words."""
+
+    service: Callable[[QuerySet[Job]], services.BulkResult]
+    audit_message: str
+    question: str
+    # Plural-aware messages (`ngettext_lazy` keyed by count, not_eligible and locked).
+    done: Promise
+    not_eligible: Promise
+    locked: Promise
+
+
+RETRY = BulkAction(
+    service=services.rerun,
+    audit_message=RETRY_MESSAGE,
+    question=_("retry"),
+    done=ngettext_lazy("Retried %(count)d job.", "Retried %(count)d jobs.", "count"),
+    not_eligible=ngettext_lazy(
+        "Skipped %(not_eligible)d job: only failed, dead or cancelled jobs can be retried.",
+        "Skipped %(not_eligible)d jobs: only failed, dead or cancelled jobs can be retried.",
+        "not_eligible",
+    ),
+    locked=ngettext_lazy(
+        "Skipped %(locked)d job that another retry was changing.",
+        "Skipped %(locked)d jobs that another retry was changing.",
+        "locked",
+    ),
+)
+CANCEL = BulkAction(
+    service=services.cancel,
+    audit_message=CANCEL_MESSAGE,
+    question=_("cancel"),
+    done=ngettext_lazy("Cancelled %(count)d job.", "Cancelled %(count)d jobs.", "count"),
+    not_eligible=ngettext_lazy(
+        "Skipped %(not_eligible)d job: only scheduled or queued jobs can be cancelled.",
+        "Skipped %(not_eligible)d jobs: only scheduled or queued jobs can be cancelled.",
+        "not_eligible",
+    ),
+    locked=ngettext_lazy(
+        "Skipped %(locked)d job that a worker was taking.",
+        "Skipped %(locked)d jobs that a worker was taking.",
+        "locked",
+    ),
+)
 
 
 class JobAttemptInline(admin.TabularInline):
@@ -165,69 +218,49 @@ class JobAdmin(admin.ModelAdmin):
                 results |= queryset.filter(pk__startswith=term)
         return results, may_have_duplicates
 
-    # Bulk actions: filter, call one service, report.
+    # Bulk actions: confirm a selection across pages, call one service, log and report what it changed.
 
     @admin.action(description=_("Retry selected jobs"), permissions=["retry"])
-    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        retryable = audit.targets(queryset.filter(state__in=RETRYABLE))
-        result = services.rerun(queryset)
-        if result.retried:
-            audit.log(request.user.pk, retryable, RETRY_MESSAGE)
-        parts = [ngettext("Retried %(count)d job.", "Retried %(count)d jobs.", result.retried)]
-        not_retryable = result.total - len(retryable)
-        busy = len(retryable) - result.retried
-        if not_retryable:
-            parts.append(
-                ngettext(
-                    "Skipped %(not_retryable)d job: only failed, dead or cancelled jobs can be retried.",
-                    "Skipped %(not_retryable)d jobs: only failed, dead or cancelled jobs can be retried.",
-                    not_retryable,
-                )
-            )
-        if busy > 0:
-            parts.append(
-                ngettext(
-                    "Skipped %(busy)d job that another retry was changing.",
-                    "Skipped %(busy)d jobs that another retry was changing.",
-                    busy,
-                )
-            )
-        self.message_user(
-            request,
-            " ".join(parts) % {"count": result.retried, "not_retryable": not_retryable, "busy": busy},
-            messages.SUCCESS if result.retried else messages.WARNING,
-        )
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+        return self._bulk_action(request, queryset, RETRY)
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        waiting = audit.targets(queryset.runnable())
-        result = services.cancel(queryset)
-        if result.cancelled:
-            audit.log(request.user.pk, waiting, CANCEL_MESSAGE)
-        parts = [ngettext("Cancelled %(count)d job.", "Cancelled %(count)d jobs.", result.cancelled)]
-        not_waiting = result.total - len(waiting)
-        busy = len(waiting) - result.cancelled
-        if not_waiting:
-            parts.append(
-                ngettext(
-                    "Skipped %(not_waiting)d job: only scheduled or queued jobs can be cancelled.",
-                    "Skipped %(not_waiting)d jobs: only scheduled or queued jobs can be cancelled.",
-                    not_waiting,
-                )
-            )
-        if busy > 0:
-            parts.append(
-                ngettext(
-                    "Skipped %(busy)d job that a worker was taking.",
-                    "Skipped %(busy)d jobs that a worker was taking.",
-                    busy,
-                )
-            )
-        self.message_user(
-            request,
-            " ".join(parts) % {"count": result.cancelled, "not_waiting": not_waiting, "busy": busy},
-            messages.SUCCESS if result.cancelled else messages.WARNING,
-        )
+    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+        return self._bulk_action(request, queryset, CANCEL)
+
+    def _bulk_action(
+        self, request: HttpRequest, queryset: QuerySet[Job], action: BulkAction
+    ) -> TemplateResponse | None:
+        if request.POST.get("select_across") == "1" and request.POST.get("post") != "yes":
+            return self._confirm_across_pages(request, queryset, action)
+        result = action.service(queryset)
+        if result.changed:
+            audit.log(request.user.pk, [(ref.id, ref.label) for ref in result.changed], action.audit_message)
+        counts = {"count": len(result.changed), "not_eligible": result.not_eligible, "locked": result.locked}
+        parts = [action.done % counts]
+        if result.not_eligible:
+            parts.append(action.not_eligible % counts)
+        if result.locked:
+            parts.append(action.locked % counts)
+        self.message_user(request, " ".join(parts), messages.SUCCESS if result.changed else messages.WARNING)
+        return None
+
+    def _confirm_across_pages(
+        self, request: HttpRequest, queryset: QuerySet[Job], action: BulkAction
+    ) -> TemplateResponse:
+        """Every job the filters match, on every page: ask first, as `delete_selected` does."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Are you sure?"),
+            "opts": self.opts,
+            "action_name": request.POST["action"],
+            "action_description": action.question,
+            "count": queryset.count(),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "preserved_filters": self.get_preserved_filters(request),
+        }
+        return TemplateResponse(request, "admin/jobs_app/confirm_action.html", context)
 
     # Extra pages: the dashboard, its breaker buttons and a job's "Retry now" button.
 
@@ -260,7 +293,7 @@ class JobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         result = services.rerun(job)
         if result.retried:
-            audit.log(request.user.pk, [(str(job.pk), job.label)], RETRY_MESSAGE)
+            audit.log(request.user.pk, [(ref.id, ref.label) for ref in result.changed], RETRY_MESSAGE)
             self.message_user(request, _("Retried %(job)s: it is queued again.") % {"job": job.label})
         else:
             self.message_user(
@@ -298,8 +331,9 @@ class FailedJobAdmin(JobAdmin):
     date_hierarchy = "failed_at"
 
     def get_queryset(self, request):
-        # Read through the (state, -failed_at) index.
-        return super().get_queryset(request).failed()
+        # Read through the (state, -failed_at) index, with the date hierarchy's fast MIN/MAX and dates.
+        failed = super().get_queryset(request).failed()
+        return FailedJobQuerySet(model=failed.model, query=failed.query, using=failed.db)
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name
