@@ -80,7 +80,7 @@ def fire(name: str, *, now: datetime | None = None) -> Job | None:
     try:
         job = handler.using(idempotency_key=key).enqueue()
     except BaseException:
-        transport.control_connection().delete(f"jobs_app:{key}")
+        transport.unset(key)
         raise
     logger.info("Recurring: enqueued %s for %s", job.label, slot.isoformat())
     return job

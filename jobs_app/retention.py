@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import services
 from .conf import app_settings
-from .models import Job
 from .states import TERMINAL, State
 
 # Finished for good: the states a purge deletes, in a stable order.
@@ -43,21 +42,4 @@ def purge(
     retention, or than `older_than` for all three. Counts by state; `dry_run` only counts."""
     now = now or timezone.now()
     keep = retention() if older_than is None else dict.fromkeys(PURGEABLE, older_than)
-    deleted = dict.fromkeys(PURGEABLE, 0)
-    for state in PURGEABLE:
-        expired = (
-            Job.objects.filter(state=state)
-            .alias(ended=Coalesce("finished_at", "created_at"))
-            .filter(ended__lt=now - keep[state])
-        )
-        if dry_run:
-            deleted[state] = expired.count()
-            continue
-        while True:
-            pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                break
-            # One DELETE for the attempts, one for the jobs (the attempts cascade).
-            Job.objects.filter(pk__in=pks, state=state).delete()
-            deleted[state] += len(pks)
-    return {str(state): count for state, count in deleted.items()}
+    return services.purge({state: now - keep[state] for state in PURGEABLE}, dry_run=dry_run, batch_size=batch_size)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
 
@@ -23,7 +24,7 @@ from .models import Job, JobAttempt
 from .payload import encode_arguments
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
-from .states import RETRYABLE, RUNNABLE, State
+from .states import RETRYABLE, RUNNABLE, TERMINAL, State
 
 if TYPE_CHECKING:
     from .registry import Handler
@@ -510,3 +511,24 @@ def repush(jobs: QuerySet[Job]) -> int:
     transport.push([dispatch_from_row(row) for row in rows])
     Job.objects.filter(pk__in=[row[0] for row in rows], needs_push=True).update(needs_push=False)
     return len(rows)
+
+
+def purge(before: dict[str, datetime], *, dry_run: bool = False, batch_size: int = BULK_BATCH_SIZE) -> dict[str, int]:
+    """Delete the jobs (and their attempts) of each state in `before` that finished before its time.
+
+    For finished states only (see `retention.purge`); a batch is one DELETE for the attempts and one
+    for the jobs. Counts by state; `dry_run` only counts.
+    """
+    deleted = dict.fromkeys(before, 0)
+    for state, cutoff in before.items():
+        if state not in TERMINAL:
+            raise ValueError(f"only finished jobs are purged, not {state!r} ones")
+        expired = Job.objects.filter(state=state).alias(ended=Coalesce("finished_at", "created_at"))
+        expired = expired.filter(ended__lt=cutoff)
+        if dry_run:
+            deleted[state] = expired.count()
+            continue
+        while pks := list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+            Job.objects.filter(pk__in=pks, state=state).delete()
+            deleted[state] += len(pks)
+    return {str(state): count for state, count in deleted.items()}

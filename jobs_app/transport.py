@@ -263,6 +263,11 @@ def set_once(name: str, *, ttl: int) -> bool:
     return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
 
 
+def unset(name: str) -> None:
+    """Delete `jobs_app:<name>` (a flag `set_once` set), so that the next caller is first again."""
+    control_connection().delete(f"jobs_app:{name}")
+
+
 def reset(**kwargs) -> None:
     """Forget cached connections and queues (RQ_QUEUES changed)."""
     _connections.clear()
