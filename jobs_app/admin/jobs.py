@@ -40,44 +40,33 @@ class BulkAction:
 
     service: Callable[[QuerySet[Job]], services.BulkResult]
     audit_message: str
-    question: str
-    # Plural-aware messages (`ngettext_lazy` keyed by count, not_eligible and locked).
-    done: Promise
-    not_eligible: Promise
-    locked: Promise
+    question: Promise  # "You are about to <question> N jobs"
+    done: Promise  # plural-aware, keyed by "count"
+    eligible: Promise  # why the others were skipped
+    locker: Promise  # who held the locked ones
 
 
+SKIPPED_NOT_ELIGIBLE = ngettext_lazy(
+    "Skipped %(not_eligible)d job: %(eligible)s", "Skipped %(not_eligible)d jobs: %(eligible)s", "not_eligible"
+)
+SKIPPED_LOCKED = ngettext_lazy(
+    "Skipped %(locked)d job that %(locker)s.", "Skipped %(locked)d jobs that %(locker)s.", "locked"
+)
 RETRY = BulkAction(
     service=services.rerun,
     audit_message=RETRY_MESSAGE,
     question=_("retry"),
     done=ngettext_lazy("Retried %(count)d job.", "Retried %(count)d jobs.", "count"),
-    not_eligible=ngettext_lazy(
-        "Skipped %(not_eligible)d job: only failed, dead or cancelled jobs can be retried.",
-        "Skipped %(not_eligible)d jobs: only failed, dead or cancelled jobs can be retried.",
-        "not_eligible",
-    ),
-    locked=ngettext_lazy(
-        "Skipped %(locked)d job that another retry was changing.",
-        "Skipped %(locked)d jobs that another retry was changing.",
-        "locked",
-    ),
+    eligible=_("only failed, dead or cancelled jobs can be retried."),
+    locker=_("another retry was changing"),
 )
 CANCEL = BulkAction(
     service=services.cancel,
     audit_message=CANCEL_MESSAGE,
     question=_("cancel"),
     done=ngettext_lazy("Cancelled %(count)d job.", "Cancelled %(count)d jobs.", "count"),
-    not_eligible=ngettext_lazy(
-        "Skipped %(not_eligible)d job: only scheduled or queued jobs can be cancelled.",
-        "Skipped %(not_eligible)d jobs: only scheduled or queued jobs can be cancelled.",
-        "not_eligible",
-    ),
-    locked=ngettext_lazy(
-        "Skipped %(locked)d job that a worker was taking.",
-        "Skipped %(locked)d jobs that a worker was taking.",
-        "locked",
-    ),
+    eligible=_("only scheduled or queued jobs can be cancelled."),
+    locker=_("a worker was taking"),
 )
 
 
@@ -236,12 +225,18 @@ class JobAdmin(admin.ModelAdmin):
         result = action.service(queryset)
         if result.changed:
             audit.log(request.user.pk, [(ref.id, ref.label) for ref in result.changed], action.audit_message)
-        counts = {"count": len(result.changed), "not_eligible": result.not_eligible, "locked": result.locked}
-        parts = [action.done % counts]
+        values = {
+            "count": len(result.changed),
+            "not_eligible": result.not_eligible,
+            "locked": result.locked,
+            "eligible": action.eligible,
+            "locker": action.locker,
+        }
+        parts = [action.done % values]
         if result.not_eligible:
-            parts.append(action.not_eligible % counts)
+            parts.append(SKIPPED_NOT_ELIGIBLE % values)
         if result.locked:
-            parts.append(action.locked % counts)
+            parts.append(SKIPPED_LOCKED % values)
         self.message_user(request, " ".join(parts), messages.SUCCESS if result.changed else messages.WARNING)
         return None
 
