@@ -25,11 +25,15 @@ class JobQuerySet(models.QuerySet):
     def retryable(self) -> JobQuerySet:
         return self.filter(state__in=RETRYABLE)
 
-    def failed(self) -> JobQuerySet:
-        """Failed and dead jobs: the ones an operator looks at."""
+    def failed_or_dead(self) -> JobQuerySet:
+        """Failed and dead jobs (`FAILED_OR_DEAD`): the ones an operator looks at."""
         # Every failed or dead job has a failed_at. Saying so lets SQLite use the partial failed-list index:
         # it cannot match the index against the states, which Django sends as bound parameters.
         return self.filter(state__in=FAILED_OR_DEAD, failed_at__isnull=False)
+
+    def failed(self) -> JobQuerySet:
+        """`failed_or_dead()`, under its older name (the `failed` state alone is `filter(state="failed")`)."""
+        return self.failed_or_dead()
 
     def page_after(self, last_pk: Any, fields: Sequence[str], size: int) -> list[tuple]:
         """Up to `size` rows as tuples (`pk`, then `fields`) in primary-key order after `last_pk` (None: the start).

@@ -32,7 +32,7 @@ from .models import Job, JobAttempt
 from .payload import encode_result
 from .policy import Verdict
 from .registry import Handler, get_handler
-from .states import State
+from .states import RUNNABLE, State
 
 logger = logging.getLogger("jobs_app")
 
@@ -67,15 +67,15 @@ def execute(job_id: str) -> Retry | None:
         if row is None:
             logger.warning("Skipped: RQ job %s has no Job row", job_id)
             return None
-        if row.state != State.SCHEDULED:
+        if row.state not in RUNNABLE:
             logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", row.label, row.state)
             return None
-        if row.scheduled_for and row.scheduled_for > now:
+        if row.state == State.SCHEDULED and row.scheduled_for and row.scheduled_for > now:
             # Delivered early (clock skew between hosts, a duplicate push): put it back.
             logger.info("Deferred: %s is scheduled for %s", row.label, row.scheduled_for.isoformat())
             return _redeliver_after((row.scheduled_for - now).total_seconds())
-        # Scheduled and due, yet the claim missed: the row changed in between (a retry recorded
-        # after our claim). Claim again with a fresh clock.
+        # Waiting and due, yet the claim missed: the row changed in between (a retry recorded, or a
+        # re-run, after our claim). Claim again with a fresh clock rather than drop the delivery.
     logger.info("Deferred: %s is due but could not be claimed; RQ delivers it again", job_pk)
     return _redeliver_after(1)
 

@@ -85,7 +85,7 @@ def _policy_of(handler_name: str, options: SweepOptions, defaults: AutoRetry) ->
 
 
 def failed_jobs(options: SweepOptions) -> QuerySet[Job]:
-    """The `failed` jobs a pass with these options looks at."""
+    """The jobs in the `failed` state (not `dead`: those are done with) that a pass with these options looks at."""
     return _scope(options).filter(Job.objects.filter(state=State.FAILED))
 
 

@@ -51,7 +51,7 @@ class ErrorTypeFilter(admin.SimpleListFilter):
     parameter_name = "error_type"
 
     def lookups(self, request, model_admin):
-        latest = model_admin.model.objects.failed().order_by("-failed_at", "-pk")
+        latest = model_admin.model.objects.failed_or_dead().order_by("-failed_at", "-pk")
         types = sorted(set(latest.values_list("error_type", flat=True)[:ERROR_TYPE_SAMPLE]) - {""})
         types = types[:ERROR_TYPE_CHOICES_LIMIT]
         if self.value() and self.value() not in types:

@@ -327,7 +327,7 @@ class FailedJobAdmin(JobAdmin):
 
     def get_queryset(self, request):
         # Read through the (state, -failed_at) index, with the date hierarchy's fast MIN/MAX and dates.
-        failed = super().get_queryset(request).failed()
+        failed = super().get_queryset(request).failed_or_dead()
         return FailedJobQuerySet(model=failed.model, query=failed.query, using=failed.db)
 
     def get_urls(self):
