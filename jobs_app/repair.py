@@ -154,14 +154,14 @@ def _repair_killed(scope: Scope, cutoff: datetime) -> int:
             killed += len(lost)
             continue
         for job in Job.objects.filter(pk__in=lost, state=State.RUNNING).order_by("pk"):
-            if record_killed(job, worker_alive=job.worker_name in live):
+            if _record_killed(job, worker_alive=job.worker_name in live):
                 killed += 1
     if killed:
         logger.warning("Repair: %d running job(s) lost their worker; recorded as killed attempts", killed)
     return killed
 
 
-def record_killed(job: Job, *, worker_alive: bool = False) -> bool:
+def _record_killed(job: Job, *, worker_alive: bool = False) -> bool:
     """Record the running attempt of `job` as `killed` (its worker died or let go of it), through
     `services.end_attempt`: the retry policy applies and a retry goes back to RQ."""
     worker = job.worker_name or "(unknown)"
