@@ -115,7 +115,7 @@ RQ = {
     "JOB_CLASS": "jobs_app.worker.Job",
 }
 
-JOBS_APP = {}
+JOBS_APP: dict[str, object] = {}
 
 LOGGING = {
     "version": 1,
