@@ -44,7 +44,7 @@ lint: install
 install-test: install
 	PYTHON=$(PYTHON) bash .ci/install_test.sh
 
-# jobs_app beside bare RQ on one Redis, in one run: the table in the README (bench/run.py).
+# jobs_app beside bare RQ on one Redis, in one run: the table in docs/benchmarks.md (bench/run.py).
 bench: install
 	$(BIN)/python -m bench.run
 

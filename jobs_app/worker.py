@@ -1,4 +1,4 @@
-"""jobs_app's RQ worker and job classes, named in `settings.RQ` (see the README, "Workers").
+"""jobs_app's RQ worker and job classes, named in `settings.RQ` (see docs/workers.md).
 
 - The job class imports nothing but jobs_app's entry point (and the functions a
   project allow-lists), so a job planted in Redis cannot make a worker call
