@@ -23,7 +23,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-step() { printf -- '-- install test: %s\n' "$1"; }
+step() { printf -- '-- install test (%ss): %s\n' "$SECONDS" "$1"; }
 
 step "python -m build (wheel and sdist)"
 "$BUILD_PYTHON" -m build --outdir "$work/dist" "$repo" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
