@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from .conf import BREAKER_DEFAULTS, DEFAULTS, app_settings
 from .policy import to_seconds
@@ -16,7 +16,7 @@ WORKER_CLASSES = ("jobs_app.worker.Worker", "jobs_app.worker.SimpleWorker")
 
 @register()
 def check_rq_settings(app_configs=None, **kwargs) -> list:
-    messages = []
+    messages: list[CheckMessage] = []
     queues = getattr(settings, "RQ_QUEUES", None) or {}
     if not queues:
         messages.append(

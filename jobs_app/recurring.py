@@ -37,17 +37,23 @@ def recurring_handlers() -> list[Handler]:
 
 def period(handler: Handler) -> float:
     """Seconds between runs: `every=`, or the longest gap between two runs of its cron expression."""
-    return handler.recurrence.period()
+    return _schedule(handler).period()
 
 
 def previous_slot(handler: Handler, now: datetime) -> datetime:
     """The latest slot at or before `now`: the occurrence that is due."""
-    return handler.recurrence.previous_slot(now)
+    return _schedule(handler).previous_slot(now)
 
 
 def next_slot(handler: Handler, now: datetime) -> datetime:
     """The first slot after `now`."""
-    return handler.recurrence.next_slot(now)
+    return _schedule(handler).next_slot(now)
+
+
+def _schedule(handler: Handler) -> Schedule:
+    if handler.recurrence is None:
+        raise ValueError(f"{handler.name} is not a recurring handler (give it schedule= or every=)")
+    return handler.recurrence
 
 
 def occurrence_key(handler: Handler, slot: datetime) -> str:
@@ -57,7 +63,7 @@ def occurrence_key(handler: Handler, slot: datetime) -> str:
 
 def describe(handler: Handler) -> str:
     """The schedule in words, for the admin: `cron 0 0 * * *` or `every 5 minutes`."""
-    return handler.recurrence.describe()
+    return _schedule(handler).describe()
 
 
 def fire(name: str, *, now: datetime | None = None) -> Job | None:
@@ -144,6 +150,9 @@ def statuses(now: datetime | None = None) -> list[RecurringStatus]:
     }
     result = []
     for handler in handlers:
+        if handler.recurrence is None:
+            continue
+        max_interval = handler.recurrence.max_interval
         row = figures.get(handler.name, {})
         latest = (
             Job.objects.filter(handler=handler.name).order_by("-created_at").values("state", "started_at", "created_at")
@@ -158,8 +167,8 @@ def statuses(now: datetime | None = None) -> list[RecurringStatus]:
                 last_outcome=latest["state"] if latest else None,
                 last_success=row.get("last_success"),
                 next_run=next_slot(handler, now),
-                max_interval=handler.max_interval,
-                stale=reference is not None and (now - reference).total_seconds() > handler.max_interval,
+                max_interval=max_interval,
+                stale=reference is not None and (now - reference).total_seconds() > max_interval,
             )
         )
     return result

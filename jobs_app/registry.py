@@ -13,7 +13,7 @@ from django.utils.module_loading import autodiscover_modules
 
 from .context import InlineContext
 from .exceptions import HandlerNotFound
-from .policy import AutoRetry, Backoff, Seconds, to_seconds
+from .policy import AutoRetry, Backoff, to_seconds
 from .schedule import Schedule
 from .states import Priority
 
@@ -58,9 +58,11 @@ class Handler:
     queue: str = field(default="default", metadata=_USING)
     priority: str = field(default=Priority.NORMAL, metadata=_USING)
     attempts: int = field(default=3, metadata=_USING)
-    backoff: Backoff | None = field(default=None, metadata=_USING)
-    timeout: Seconds | None = field(default=None, metadata=_USING)
-    give_up_on: Iterable[type[BaseException]] = ()
+    # Field types are the values after __post_init__; it also takes what they are made from (None for the
+    # default backoff, a timedelta for seconds, any iterable of exception classes).
+    backoff: Backoff = field(default=None, metadata=_USING)  # type: ignore[assignment]
+    timeout: float | None = field(default=None, metadata=_USING)
+    give_up_on: tuple[type[BaseException], ...] = ()
     on_retry: Callable[[Job, BaseException], Any] | None = None
     on_failure: Callable[[Job, BaseException], Any] | None = None
     takes_context: bool = False
@@ -69,10 +71,10 @@ class Handler:
     # Recurring: a cron expression (UTC, as rq's cron scheduler reads it) or a period in seconds, and
     # the seconds it may go without a success (1.5 periods unless given). See `recurrence`.
     schedule: str | None = None
-    every: Seconds | None = None
-    max_interval: Seconds | None = None
+    every: float | None = None
+    max_interval: float | None = None
     breaker: str | None = None
-    delay: Seconds | None = field(default=None, metadata=_PER_ENQUEUE)
+    delay: float | None = field(default=None, metadata=_PER_ENQUEUE)
     at: datetime | None = field(default=None, metadata=_PER_ENQUEUE)
     idempotency_key: str | None = field(default=None, metadata=_PER_ENQUEUE)
     recurrence: Schedule | None = field(init=False, default=None)

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
 from django.utils import timezone
 from redis import RedisError
 
 from . import services, transport
 from .conf import app_settings
 from .exceptions import HandlerNotFound, WorkerDied
-from .models import Job, JobAttempt
+from .models import Job, JobAttempt, JobQuerySet
 from .registry import get_handler
 from .states import RUNNABLE, State
 
@@ -40,7 +39,7 @@ class Scope:
     dry_run: bool = False
     batch_size: int = 5000
 
-    def filter(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
+    def filter(self, queryset: JobQuerySet) -> JobQuerySet:
         if self.queues:
             queryset = queryset.filter(queue__in=list(self.queues))
         if self.handler:

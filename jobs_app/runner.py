@@ -55,7 +55,7 @@ def execute(job_id: str) -> Retry | None:
         logger.warning("Skipped: RQ job %s is not a jobs_app job (its id is not a job id)", job_id)
         return None
     current = get_current_job()
-    worker_name = current.worker_name if current else ""
+    worker_name = (current.worker_name if current else None) or ""
     for _round in range(_CLAIM_ROUNDS):
         # One `now` for the claim and the look at a missed row: a row that falls due between two
         # clocks would otherwise be neither claimed nor deferred, and its delivery dropped.
@@ -120,10 +120,11 @@ def _deferred_by_breaker(job: Job) -> Retry | None:
     except RedisError as error:
         logger.warning("Breaker %s cannot be read (%s); %s runs", handler.breaker, error, job.label)
         return None
-    if decision.allowed or not services.release(job, until=decision.retry_at):
+    retry_at = decision.retry_at
+    if decision.allowed or retry_at is None or not services.release(job, until=retry_at):
         return None
-    logger.info("Deferred: %s until %s, breaker %s is open", job.label, decision.retry_at.isoformat(), handler.breaker)
-    return _redeliver_after((decision.retry_at - timezone.now()).total_seconds())
+    logger.info("Deferred: %s until %s, breaker %s is open", job.label, retry_at.isoformat(), handler.breaker)
+    return _redeliver_after((retry_at - timezone.now()).total_seconds())
 
 
 def _feed_breaker(handler: Handler | None, *, succeeded: bool) -> None:
@@ -161,7 +162,7 @@ def _after_failure(job: Job, handler: Handler | None, error: Exception, started_
     if decision is None:
         return None  # someone else moved the row on (the repair, a re-run): theirs to deliver
     if decision.verdict == Verdict.RETRY:
-        _call_hook(handler.on_retry, "on_retry", job, error)
+        _call_hook(handler.on_retry if handler else None, "on_retry", job, error)
         return _retry_after(decision.delay, attempts_left=job.max_attempts - job.attempts)
     if handler is not None:
         _call_hook(handler.on_failure, "on_failure", job, error)

@@ -59,7 +59,7 @@ class Schedule:
         """Seconds between runs: `every`, or the longest gap between two runs of the cron expression."""
         if self.every is not None:
             return self.every
-        times = croniter(self.cron, _REFERENCE)
+        times = self._cron(_REFERENCE)
         previous = times.get_next(datetime)
         longest = 0.0
         for _ in range(_GAPS_MEASURED):
@@ -75,20 +75,25 @@ class Schedule:
             elapsed = (now - _EPOCH).total_seconds()
             return _EPOCH + timedelta(seconds=elapsed - elapsed % self.every)
         # croniter's get_prev() is strictly before its start: start a hair later so `now` itself counts.
-        return croniter(self.cron, now + timedelta(microseconds=1)).get_prev(datetime).astimezone(UTC)
+        return self._cron(now + timedelta(microseconds=1)).get_prev(datetime).astimezone(UTC)
 
     def next_slot(self, now: datetime) -> datetime:
         """The first slot after `now`."""
         now = now.astimezone(UTC)
         if self.every is not None:
             return self.previous_slot(now) + timedelta(seconds=self.every)
-        return croniter(self.cron, now).get_next(datetime).astimezone(UTC)
+        return self._cron(now).get_next(datetime).astimezone(UTC)
+
+    def _cron(self, start: datetime) -> croniter:
+        if self.cron is None:
+            raise ValueError("a schedule by period has no cron expression")
+        return croniter(self.cron, start)
 
     def describe(self) -> str:
         """In words, for the admin: `cron 0 0 * * *` or `every 5 minutes`."""
         if self.cron is not None:
             return f"cron {self.cron}"
-        seconds = self.every
+        seconds = self.period()
         for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
             if seconds % size == 0:
                 count = int(seconds // size)

@@ -20,7 +20,7 @@ from django.utils import timezone
 from redis import RedisError
 
 from . import transport
-from .models import Job, JobAttempt
+from .models import Job, JobAttempt, JobQuerySet
 from .payload import encode_arguments
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
@@ -61,7 +61,7 @@ def dispatch_of(job: Job) -> transport.Dispatch:
 
 
 def batches(
-    queryset: QuerySet[Job], fields: Sequence[str], batch_size: int, *, lock: bool = False
+    queryset: JobQuerySet, fields: Sequence[str], batch_size: int, *, lock: bool = False
 ) -> Iterator[list[tuple]]:
     """Rows as tuples (`pk`, then `fields`), a batch at a time, by primary-key cursor: constant memory.
 
@@ -180,19 +180,19 @@ def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -
         connection.ops.quote_name,
         (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for"),
     )
-    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     sql = (
         f"UPDATE {table} SET {state} = %s, {attempts} = {attempts} + 1, {started_at} = %s, {worker} = %s "
         f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING *"
     )
     params = [
         State.RUNNING,
-        now,
+        at,
         worker_name,
         Job._meta.pk.get_db_prep_value(job_id, connection),
         State.QUEUED,
         State.SCHEDULED,
-        now,
+        at,
     ]
     claimed = list(Job.objects.raw(sql, params))
     return claimed[0] if claimed else None
@@ -385,7 +385,7 @@ class CancelResult(BulkResult):
         return len(self.changed)
 
 
-def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
+def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
     """Run failed, dead or cancelled jobs again: original arguments and options, attempts reset, a new cycle.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
@@ -413,7 +413,7 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
     )
 
 
-def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
+def cancel(jobs: Job | JobQuerySet, *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
     """Cancel jobs that wait to run (`scheduled`, `queued`) and take them off RQ.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
@@ -430,7 +430,7 @@ def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> 
 
 def _change_in_batches(
     result_class: type[ResultT],
-    jobs: Job | QuerySet[Job],
+    jobs: Job | JobQuerySet,
     *,
     states: Collection[str],
     changes: dict[str, Any],

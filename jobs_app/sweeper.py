@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from . import maintenance, repair, services
 from .conf import app_settings
 from .exceptions import HandlerNotFound
-from .models import Job
+from .models import Job, JobQuerySet
 from .policy import AutoRetry, Sweep, auto_retry_for, sweep_action
 from .registry import get_handler
 from .states import State
@@ -84,7 +84,7 @@ def _policy_of(handler_name: str, options: SweepOptions, defaults: AutoRetry) ->
     return auto_retry_for(handler_policy, defaults=defaults, delay=options.delay, max_retries=options.max_retries)
 
 
-def failed_jobs(options: SweepOptions) -> QuerySet[Job]:
+def failed_jobs(options: SweepOptions) -> JobQuerySet:
     """The jobs in the `failed` state (not `dead`: those are done with) that a pass with these options looks at."""
     return _scope(options).filter(Job.objects.filter(state=State.FAILED))
 
@@ -137,7 +137,8 @@ def sweep(
     failed = failed_jobs(options)
     fields = ("handler", "auto_retries", "failed_at", "error_type")
     for rows in services.batches(failed, fields, options.batch_size):
-        to_retry, to_bury = [], []
+        to_retry: list[tuple[Any, int]] = []
+        to_bury: list[tuple[Any, int]] = []
         for pk, handler, auto_retries, failed_at, error_type in rows:
             if handler not in policies:
                 policies[handler] = _policy_of(handler, options, defaults)

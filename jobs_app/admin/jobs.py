@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -21,7 +21,7 @@ from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_POST
 
 from .. import services
-from ..models import FailedJob, Job, JobAttempt
+from ..models import FailedJob, Job, JobAttempt, JobQuerySet
 from ..states import RETRYABLE
 from . import audit, display
 from .breakers import breaker_view
@@ -38,7 +38,7 @@ CANCEL_MESSAGE = "Cancelled by hand from the admin."
 class BulkAction:
     """What differs between the bulk retry and the bulk cancel: the service, the audit line, the words."""
 
-    service: Callable[[QuerySet[Job]], services.BulkResult]
+    service: Callable[[JobQuerySet], services.BulkResult]
     audit_message: str
     question: Promise  # "You are about to <question> N jobs"
     done: Promise  # plural-aware, keyed by "count"
@@ -110,10 +110,16 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("short_id",)
-    list_filter = ("state", QueueFilter, HandlerFilter, ErrorTypeFilter, ("failed_at", admin.DateFieldListFilter))
+    list_filter: ClassVar[tuple[Any, ...]] = (
+        "state",
+        QueueFilter,
+        HandlerFilter,
+        ErrorTypeFilter,
+        ("failed_at", admin.DateFieldListFilter),
+    )
     search_fields = ("handler", "error_message")
     search_help_text = _("A job id (or its first 8 characters), a handler name, or words of the error message.")
-    actions = ("retry_selected", "cancel_selected")
+    actions: Sequence[str] | None = ("retry_selected", "cancel_selected")
     inlines = (JobAttemptInline,)
     list_per_page = 50
     show_full_result_count = False
@@ -134,7 +140,7 @@ class JobAdmin(admin.ModelAdmin):
         ),
         (_("Delivery"), {"fields": ("needs_push",), "classes": ("collapse",)}),
     )
-    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     # Columns and fields
 
@@ -210,16 +216,14 @@ class JobAdmin(admin.ModelAdmin):
     # Bulk actions: confirm a selection across pages, call one service, log and report what it changed.
 
     @admin.action(description=_("Retry selected jobs"), permissions=["retry"])
-    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+    def retry_selected(self, request: HttpRequest, queryset: JobQuerySet) -> TemplateResponse | None:
         return self._bulk_action(request, queryset, RETRY)
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+    def cancel_selected(self, request: HttpRequest, queryset: JobQuerySet) -> TemplateResponse | None:
         return self._bulk_action(request, queryset, CANCEL)
 
-    def _bulk_action(
-        self, request: HttpRequest, queryset: QuerySet[Job], action: BulkAction
-    ) -> TemplateResponse | None:
+    def _bulk_action(self, request: HttpRequest, queryset: JobQuerySet, action: BulkAction) -> TemplateResponse | None:
         if request.POST.get("select_across") == "1" and request.POST.get("post") != "yes":
             return self._confirm_across_pages(request, queryset, action)
         result = action.service(queryset)
@@ -241,7 +245,7 @@ class JobAdmin(admin.ModelAdmin):
         return None
 
     def _confirm_across_pages(
-        self, request: HttpRequest, queryset: QuerySet[Job], action: BulkAction
+        self, request: HttpRequest, queryset: JobQuerySet, action: BulkAction
     ) -> TemplateResponse:
         """Every job the filters match, on every page: ask first, as `delete_selected` does."""
         context = {
@@ -283,7 +287,8 @@ class JobAdmin(admin.ModelAdmin):
         """POST only (CSRF-checked by `admin_view`): re-run one job, then back to its page."""
         job = self.get_object(request, unquote(object_id))
         if job is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # Django's own "no such object" message and redirect: private, so django-stubs leave it out.
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
         if not (self.has_view_permission(request, job) and self.has_retry_permission(request, job)):
             raise PermissionDenied
         result = services.rerun(job)
@@ -325,9 +330,9 @@ class FailedJobAdmin(JobAdmin):
     # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
     date_hierarchy = "failed_at"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> FailedJobQuerySet:
         # Read through the (state, -failed_at) index, with the date hierarchy's fast MIN/MAX and dates.
-        failed = super().get_queryset(request).failed_or_dead()
+        failed = cast(JobQuerySet, super().get_queryset(request)).failed_or_dead()
         return FailedJobQuerySet(model=failed.model, query=failed.query, using=failed.db)
 
     def get_urls(self):

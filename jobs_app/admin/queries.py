@@ -60,4 +60,5 @@ class FailedJobQuerySet(JobQuerySet):
 
 
 def _plain_extreme(aggregate: object) -> bool:
-    return isinstance(aggregate, Min | Max) and aggregate.filter is None and not aggregate.distinct
+    # django-stubs 5.2 leave out Aggregate.distinct, which every aggregate has.
+    return isinstance(aggregate, Min | Max) and aggregate.filter is None and not aggregate.distinct  # type: ignore[union-attr]
