@@ -6,6 +6,7 @@ them writes a `Job` row by itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -315,28 +316,67 @@ def _finish_attempt(
     changes: dict[str, Any],
     attempt_fields: dict[str, str] | None = None,
 ) -> bool:
-    with transaction.atomic():
-        # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
-        updated = Job.objects.filter(pk=job.pk, state=State.RUNNING, cycle=job.cycle, attempts=job.attempts).update(
-            **changes
-        )
-        if not updated:
-            logger.warning("Not recorded: %s is no longer this running attempt", job.label)
-            return False
-        JobAttempt.objects.create(
-            job=job,
-            cycle=job.cycle,
-            number=job.attempts,
-            started_at=started_at,
-            finished_at=finished_at,
-            duration=finished_at - started_at,
-            outcome=outcome,
-            worker_name=job.worker_name,
-            **(attempt_fields or {}),
-        )
+    """Move the row with `changes` and record its `JobAttempt`, only while it is still this running attempt.
+
+    Raw SQL, built once per shape of `changes`: on PostgreSQL one statement (an UPDATE ...
+    RETURNING feeding the INSERT), on other databases the UPDATE and the INSERT in one transaction.
+    """
+    error_fields = {"error_type": "", "error_message": "", "traceback": "", **(attempt_fields or {})}
+    attempt = {
+        "cycle": job.cycle,
+        "number": job.attempts,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration": finished_at - started_at,
+        "outcome": outcome,
+        "worker_name": job.worker_name,
+        **error_fields,
+    }
+    update_sql, insert_sql, combined_sql = _finish_sql(connection.vendor, tuple(changes), tuple(attempt))
+    set_params = [_prep(Job, name, value) for name, value in changes.items()]
+    # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
+    where_params = [_prep(Job, "id", job.pk), State.RUNNING, job.cycle, job.attempts]
+    attempt_params = [_prep(JobAttempt, name, value) for name, value in attempt.items()]
+    with connection.cursor() as cursor:
+        if combined_sql is not None:
+            cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
+            recorded = cursor.rowcount == 1
+        else:
+            with transaction.atomic(savepoint=False):
+                cursor.execute(update_sql, [*set_params, *where_params])
+                recorded = cursor.rowcount == 1
+                if recorded:
+                    cursor.execute(insert_sql, [_prep(Job, "id", job.pk), *attempt_params])
+    if not recorded:
+        logger.warning("Not recorded: %s is no longer this running attempt", job.label)
+        return False
     for field, value in changes.items():
         setattr(job, field, value)
     return True
+
+
+def _prep(model: type[Job] | type[JobAttempt], name: str, value: Any) -> Any:
+    return model._meta.get_field(name).get_db_prep_save(value, connection)
+
+
+@functools.cache
+def _finish_sql(vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...]) -> tuple[str, str, str | None]:
+    """The UPDATE, the INSERT and (PostgreSQL) the one statement doing both, for these columns."""
+    quote = connection.ops.quote_name
+    job_table, attempt_table = quote(Job._meta.db_table), quote(JobAttempt._meta.db_table)
+    assignments = ", ".join(f"{quote(Job._meta.get_field(name).column)} = %s" for name in changed)
+    condition = f"{quote('id')} = %s AND {quote('state')} = %s AND {quote('cycle')} = %s AND {quote('attempts')} = %s"
+    update = f"UPDATE {job_table} SET {assignments} WHERE {condition}"
+    columns = ", ".join(quote(JobAttempt._meta.get_field(name).column) for name in ("job", *attempt))
+    placeholders = ", ".join(["%s"] * len(attempt))
+    insert = f"INSERT INTO {attempt_table} ({columns}) VALUES (%s, {placeholders})"
+    combined = None
+    if vendor == "postgresql":
+        combined = (
+            f"WITH moved AS ({update} RETURNING {quote('id')}) "
+            f"INSERT INTO {attempt_table} ({columns}) SELECT moved.{quote('id')}, {placeholders} FROM moved"
+        )
+    return update, insert, combined
 
 
 @dataclass(frozen=True, kw_only=True)
