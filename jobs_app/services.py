@@ -175,28 +175,37 @@ def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -
     come, becomes `running`, so a job delivered twice runs once at a time. None when
     the job is not waiting (someone else has it, it is finished or not due at `now`, or has no row).
     """
-    # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on
-    # every job (SQLite 3.35+ and PostgreSQL both have RETURNING).
-    table, state, attempts, started_at, worker, pk, scheduled_for = map(
-        connection.ops.quote_name,
-        (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for"),
-    )
+    # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on every job (SQLite 3.35+
+    # and PostgreSQL both have RETURNING). The row is built straight from the returned values, with the
+    # converters the ORM would apply, without a RawQuerySet's per-query column mapping.
+    sql, field_names, compiler, converters = _claim_plan(connection.vendor)
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    pk = Job._meta.pk.get_db_prep_value(job_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [State.RUNNING, at, worker_name, pk, State.QUEUED, State.SCHEDULED, at])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (values,) = compiler.apply_converters([row], converters) if converters else [row]
+    return Job.from_db(connection.alias, field_names, list(values))
+
+
+@functools.cache
+def _claim_plan(vendor: str) -> tuple[str, list[str], Any, dict]:
+    """The claim's SQL, the fields it returns, and the ORM's converters for them (once per database vendor)."""
+    quote = connection.ops.quote_name
+    fields = Job._meta.concrete_fields
+    table, state, attempts, started_at, worker, pk, scheduled_for = map(
+        quote, (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for")
+    )
+    returning = ", ".join(quote(field.column) for field in fields)
     sql = (
         f"UPDATE {table} SET {state} = %s, {attempts} = {attempts} + 1, {started_at} = %s, {worker} = %s "
-        f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING *"
+        f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING {returning}"
     )
-    params = [
-        State.RUNNING,
-        at,
-        worker_name,
-        Job._meta.pk.get_db_prep_value(job_id, connection),
-        State.QUEUED,
-        State.SCHEDULED,
-        at,
-    ]
-    claimed = list(Job.objects.raw(sql, params))
-    return claimed[0] if claimed else None
+    compiler = Job.objects.all().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([field.get_col(Job._meta.db_table) for field in fields])
+    return sql, [field.attname for field in fields], compiler, converters
 
 
 def release(job: Job, *, until: datetime) -> bool:
