@@ -8,7 +8,9 @@ that order.
 
 from __future__ import annotations
 
+import calendar
 import math
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +26,7 @@ from redis.lock import Lock as RedisLock
 from rq import Queue, Worker
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
+from rq.utils import utcformat
 
 from .conf import app_settings
 from .exceptions import UnknownQueue
@@ -115,24 +118,66 @@ def _chunks_per_connection(items: Iterable[T], queue_of: Callable[[T], str]) -> 
 
 
 def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> None:
+    """One pipeline: each job's RQ hash and its place on its RQ queue (or RQ's schedule).
+
+    Written directly, the hash and keys RQ's `Queue.enqueue_job` / `schedule_job` would write
+    for `create_job(ENTRY_POINT, args=[job_id], ...)`, field for field (its JSON job data, its
+    status, RQ's own empty fields), without building an RQ `Job` per job (about 150 µs each):
+    one HSET and one RPUSH (or ZADD) a job, one SADD of the queues a batch.
+    """
+    created = utcformat(now)
+    queue_keys: set[str] = set()
     with redis.pipeline() as pipeline:
         for dispatch in dispatches:
             queue = rq_queue(dispatch.queue, dispatch.priority)
-            rq_job = queue.create_job(
-                ENTRY_POINT,
-                args=[dispatch.job_id],
-                job_id=dispatch.job_id,
-                timeout=handler_timeout(dispatch.queue, dispatch.timeout) + app_settings.TIMEOUT_MARGIN,
+            scheduled = dispatch.run_at is not None and dispatch.run_at > now
+            fields = {
+                **_RQ_EMPTY_FIELDS,
+                "created_at": created,
+                "data": _rq_job_data(dispatch.job_id),
+                "origin": queue.name,
+                "description": f"{dispatch.handler}:{dispatch.job_id}",
+                "timeout": handler_timeout(dispatch.queue, dispatch.timeout) + app_settings.TIMEOUT_MARGIN,
                 # The row keeps the result; RQ need not.
-                result_ttl=0,
-                failure_ttl=app_settings.RQ_FAILURE_TTL,
-                description=f"{dispatch.handler}:{dispatch.job_id}",
-            )
-            if dispatch.run_at is not None and dispatch.run_at > now:
-                queue.schedule_job(rq_job, dispatch.run_at, pipeline=pipeline)
+                "result_ttl": 0,
+                "failure_ttl": app_settings.RQ_FAILURE_TTL,
+                "status": "scheduled" if scheduled else "queued",
+            }
+            key = RQJob.key_for(dispatch.job_id)
+            if scheduled:
+                pipeline.hset(key, mapping=fields)
+                run_at = calendar.timegm(dispatch.run_at.utctimetuple())  # type: ignore[union-attr]
+                pipeline.zadd(queue.scheduled_job_registry.key, {dispatch.job_id: run_at})
             else:
-                queue.enqueue_job(rq_job, pipeline=pipeline)
+                fields["enqueued_at"] = created
+                pipeline.hset(key, mapping=fields)
+                pipeline.rpush(queue.key, dispatch.job_id)
+            queue_keys.add(queue.key)
+        if queue_keys:
+            pipeline.sadd(Queue.redis_queues_keys, *queue_keys)
         pipeline.execute()
+
+
+# The fields RQ's `Job.to_dict` writes empty for a new job; written too, so that a push over an
+# old RQ job of the same id (a re-push, a retry) clears them as RQ's own enqueue does.
+_RQ_EMPTY_FIELDS = dict.fromkeys(
+    (
+        "success_callback_name",
+        "failure_callback_name",
+        "stopped_callback_name",
+        "started_at",
+        "ended_at",
+        "last_heartbeat",
+        "worker_name",
+        "group_id",
+    ),
+    "",
+)
+
+
+def _rq_job_data(job_id: str) -> bytes:
+    """RQ's `data` field for a call of `ENTRY_POINT(job_id)`: (function, instance, args, kwargs) as JSON, zlib'd."""
+    return zlib.compress(JSONSerializer.dumps([ENTRY_POINT, None, [job_id], {}]))
 
 
 def withdraw(dispatches: Iterable[Dispatch]) -> None:
