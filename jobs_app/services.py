@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
+from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
+from uuid6 import uuid7
 
 from . import transport
 from .models import Job, JobAttempt, JobQuerySet
@@ -111,7 +113,7 @@ def enqueue(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """Record a job for `handler` in the caller's transaction; push it to RQ on commit."""
     job = _new_job(handler, args, kwargs, now=timezone.now())
     if handler.idempotency_key is None:
-        job.save(force_insert=True)
+        _insert_jobs([job])
     else:
         existing = _holder_of(handler.idempotency_key)
         if existing is not None:
@@ -135,11 +137,51 @@ def enqueue_many(handler: Handler, calls: Iterable[tuple[tuple[Any, ...], dict[s
     if handler.idempotency_key is not None:
         raise TypeError(f"{handler.name}: enqueue_many() cannot share one idempotency_key between jobs")
     now = timezone.now()
-    jobs = [_new_job(handler, args, kwargs, now=now) for args, kwargs in calls]
+    jobs: list[Job] = []
+    for args, kwargs in calls:
+        jobs.append(_new_job(handler, args, kwargs, now=now) if not jobs else _sibling(jobs[0], handler, args, kwargs))
     with transaction.atomic():
-        Job.objects.bulk_create(jobs, batch_size=BULK_BATCH_SIZE)
+        for start in range(0, len(jobs), BULK_BATCH_SIZE):
+            _insert_jobs(jobs[start : start + BULK_BATCH_SIZE])
         push_on_commit([dispatch_of(job) for job in jobs])
     return jobs
+
+
+# The columns in which the jobs of one `enqueue_many` call differ; the others are the handler's and the moment's.
+_PER_JOB_FIELDS = frozenset({"id", "args", "kwargs"})
+
+
+def _insert_jobs(jobs: Sequence[Job]) -> None:
+    """INSERT new rows for `jobs` (all of one handler, made at one moment by `_new_job`): one prepared
+    statement run for each row (`executemany`), without the ORM's per-value preparation and per-batch SQL
+    building. The columns that are the same for every job are prepared once."""
+    fields, sql = _insert_plan(connection.vendor)
+    first = jobs[0]
+    template = [field.get_db_prep_save(getattr(first, field.attname), connection) for field in fields]
+    varying = [(index, field) for index, field in enumerate(fields) if field.name in _PER_JOB_FIELDS]
+    rows = []
+    for job in jobs:
+        row = list(template)
+        for index, field in varying:
+            row[index] = field.get_db_prep_save(getattr(job, field.attname), connection)
+        rows.append(row)
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+    for job in jobs:
+        job._state.adding = False
+        job._state.db = connection.alias
+
+
+@functools.cache
+def _insert_plan(vendor: str) -> tuple[list, str]:
+    quote = connection.ops.quote_name
+    fields = list(Job._meta.concrete_fields)
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return fields, f"INSERT INTO {quote(Job._meta.db_table)} ({columns}) VALUES ({placeholders})"
 
 
 def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *, now: datetime) -> Job:
@@ -162,6 +204,15 @@ def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *,
         scheduled_for=run_at,
         idempotency_key=handler.idempotency_key,
     )
+
+
+def _sibling(first: Job, handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Job:
+    """A job like `first` (same handler, same moment) with its own id and arguments, without `Job.__init__`
+    walking every field again: a copy of `first`'s attributes."""
+    job_args, job_kwargs = encode_arguments(handler.name, args, kwargs)
+    job = Job.__new__(Job)
+    job.__dict__.update(first.__dict__, id=uuid7(), args=job_args, kwargs=job_kwargs, _state=ModelState())
+    return job
 
 
 def _holder_of(idempotency_key: str) -> Job | None:
