@@ -203,6 +203,57 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
     return missing
 
 
+def failed_job_ids(queues: Iterable[str]) -> list[str]:
+    """The ids in RQ's failed-job registries of `queues` (each priority's RQ queue): RQ jobs that ended
+    without RQ running them to the end (their work horse died, or the claim could not reach the database)."""
+    ids: list[str] = []
+    for redis, chunk in _chunks_per_connection(queues, str):
+        with redis.pipeline(transaction=False) as pipeline:
+            for queue in chunk:
+                for priority in Priority.values:
+                    pipeline.zrange(rq_queue(queue, priority).failed_job_registry.key, 0, -1)
+            for found in pipeline.execute():
+                ids.extend(job_id.decode() if isinstance(job_id, bytes) else job_id for job_id in found)
+    return ids
+
+
+# jobs_app's mark, in each Redis that holds queues, of how far the repair has verified that every queued job
+# is in that Redis (an ISO time: jobs created up to then). No expiry: a Redis that comes back without it
+# (restarted empty, flushed, failed over to a replica without it) has lost data, and everything is checked.
+VERIFIED_MARK = "jobs_app:repair:verified"
+_UNVERIFIED = "pending"
+
+
+def queues_by_connection(queues: Iterable[str]) -> list[list[str]]:
+    """`queues` grouped by the Redis that holds them."""
+    groups: dict[int, list[str]] = {}
+    for queue in queues:
+        groups.setdefault(id(connection(queue)), []).append(queue)
+    return list(groups.values())
+
+
+def verified_until(queue: str, *, start: bool = True) -> datetime | None:
+    """The repair's mark in `queue`'s Redis; None when it is missing (that Redis lost data, or was never
+    verified) or a full check has not finished. With `start`, a missing mark is set to "pending" so that
+    `set_verified` after the full check can tell whether that Redis lost data again meanwhile."""
+    redis = connection(queue)
+    with redis.pipeline() as pipeline:
+        if start:
+            pipeline.set(VERIFIED_MARK, _UNVERIFIED, nx=True)
+        pipeline.get(VERIFIED_MARK)
+        value = pipeline.execute()[-1]
+    value = value.decode() if isinstance(value, bytes) else value
+    if not value or value == _UNVERIFIED:
+        return None
+    return datetime.fromisoformat(value)
+
+
+def set_verified(queue: str, until: datetime) -> bool:
+    """Move the mark in `queue`'s Redis to `until`, only if the mark is still there (SET XX): a Redis that
+    lost it during the check has lost data since, and keeps it missing. True when set."""
+    return bool(connection(queue).set(VERIFIED_MARK, until.isoformat(), xx=True))
+
+
 def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
