@@ -88,16 +88,21 @@ def batches(
         last_pk = rows[-1][0]
 
 
-def push_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
+def push_on_commit(dispatches: Sequence[transport.Dispatch], *, confirm: bool = False) -> None:
     """Push jobs to RQ once the current transaction commits (at once outside one).
 
     If Redis cannot be reached, the rows are marked `needs_push` for the sweeper's
-    repair and the caller carries on: no exception reaches the request.
+    repair and the caller carries on: no exception reaches the request. With `confirm`
+    (rows the caller marked `needs_push` in the transaction), the mark is cleared once pushed.
     """
 
     def push() -> None:
         try:
             transport.push(dispatches)
+            if confirm:
+                Job.objects.filter(pk__in=[dispatch.job_id for dispatch in dispatches], needs_push=True).update(
+                    needs_push=False
+                )
         except RedisError as error:
             logger.error(
                 "Could not push %d job(s) to Redis (%s); they are kept and will be pushed by the sweeper's repair",
@@ -504,13 +509,19 @@ def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int 
         "result": None,
         "progress": 0,
         "progress_message": "",
-        "needs_push": False,
+        # Until the push on commit clears it: the repair looks up queued jobs by creation time, and a
+        # re-run job is old, so a process that dies between the commit and the push leaves it marked.
+        "needs_push": True,
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
     return _change_in_batches(
-        RerunResult, jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
+        RerunResult, jobs, states=RETRYABLE, changes=changes, then=_push_rerun_on_commit, batch_size=batch_size
     )
+
+
+def _push_rerun_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
+    push_on_commit(dispatches, confirm=True)
 
 
 def cancel(jobs: Job | JobQuerySet, *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
