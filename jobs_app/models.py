@@ -107,6 +107,8 @@ class Job(models.Model):
             # The failed list, newest failure first: a walk down this small index, not a sort of every failed row
             # (the admin adds the primary key to the ordering).
             models.Index(fields=["-failed_at", "-id"], condition=Q(failed_at__isnull=False), name="jobs_failed_list"),
+            # The repair's look for rows whose push is not done: a few rows, found without a walk over the backlog.
+            models.Index(fields=["id"], condition=Q(needs_push=True), name="jobs_needs_push"),
         ]
         constraints = [
             # At most one unfinished job holds a key: a second enqueue returns the first job.
