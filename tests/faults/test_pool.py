@@ -1,0 +1,98 @@
+"""The production pool (`manage.py jobs_worker`) against real faults: a job stuck past its hard time
+limit, a process SIGKILLed, SIGTERM in the middle of a job, and recycling. None waits for the sweeper."""
+
+import signal
+
+import pytest
+
+from jobs_app.models import Job, JobAttempt
+from jobs_app.stats import current_jobs
+from tests.faults.consistency import assert_consistent
+from tests.polling import wait_for
+from tests.testapp import fault_handlers, handlers
+
+pytestmark = [pytest.mark.faults, pytest.mark.subprocess, pytest.mark.django_db(transaction=True)]
+
+
+def started(tmp_path, attempt=1) -> int:
+    """Wait for attempt `attempt` of a fault handler to start; the pid of the pool process running it."""
+    mark = tmp_path / f"started-{attempt}"
+    return int(wait_for(lambda: mark.exists() and mark.read_text(), message=f"attempt {attempt} to start"))
+
+
+def outcomes(job) -> list[str]:
+    return list(job.history.order_by("cycle", "number").values_list("outcome", flat=True))
+
+
+def state_of(job) -> str:
+    return Job.objects.values_list("state", flat=True).get(pk=job.pk)
+
+
+def test_a_job_stuck_past_its_hard_limit_is_killed_recorded_retried_and_its_process_replaced(
+    processes, tmp_path, settings
+):
+    # The hard limit is RQ's job timeout: the handler's 1 s plus this margin, set where the job is pushed.
+    settings.JOBS_APP = {**settings.JOBS_APP, "TIMEOUT_MARGIN": 1}
+    pool = processes.pool("pool-stuck", "--num-workers", "2")
+    job = fault_handlers.stuck.enqueue(str(tmp_path))
+    stuck_pid = started(tmp_path)
+
+    retry_pid = started(tmp_path, attempt=2)  # no sweeper runs: the pool itself recorded and retried it
+    wait_for(lambda: state_of(job) == Job.State.SUCCEEDED, message="the retry to succeed")
+
+    job.refresh_from_db()
+    assert (job.attempts, job.result) == (2, 2)
+    assert outcomes(job) == [JobAttempt.Outcome.KILLED, JobAttempt.Outcome.SUCCEEDED]
+    assert retry_pid != stuck_pid
+    assert "Hard time limit" in processes.log("pool-stuck")
+    assert pool.poll() is None
+    wait_for(lambda: len(current_jobs()) == 2, message="the pool to replace the killed process")
+    assert_consistent()
+
+
+def test_a_sigkilled_process_loses_nothing_its_job_is_retried_and_the_process_replaced(processes, tmp_path):
+    pool = processes.pool("pool-victim", "--num-workers", "2")
+    job = fault_handlers.hold.enqueue(str(tmp_path))
+    victim = started(tmp_path)
+
+    processes.kill_pid(victim)  # one process of the pool, as the OOM killer would
+
+    assert started(tmp_path, attempt=2) != victim
+    wait_for(lambda: state_of(job) == Job.State.SUCCEEDED, message="the retry to succeed")
+    job.refresh_from_db()
+    assert outcomes(job) == [JobAttempt.Outcome.KILLED, JobAttempt.Outcome.SUCCEEDED]
+    assert "died while running attempt 1" in job.history.get(number=1).error_message
+    assert pool.poll() is None
+    wait_for(lambda: len(current_jobs()) == 2, message="the pool to replace the killed process")
+    assert_consistent()
+
+
+def test_sigterm_lets_the_job_in_hand_finish_and_be_recorded_then_the_pool_exits(processes, tmp_path):
+    pool = processes.pool("pool-term", "--num-workers", "2")
+    job = fault_handlers.hold.enqueue(str(tmp_path))
+    started(tmp_path)
+
+    processes.kill("pool-term", signal.SIGTERM)
+    wait_for(lambda: "warm shut down requested" in processes.log("pool-term").lower(), message="the warm stop")
+    assert pool.poll() is None  # still waiting for its job
+    (tmp_path / "release").touch()
+
+    assert processes.wait("pool-term", timeout=60) == 0
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.result) == (Job.State.SUCCEEDED, 1, 1)
+    assert outcomes(job) == [JobAttempt.Outcome.SUCCEEDED]
+    assert current_jobs() == {}  # every process unregistered itself
+    assert_consistent()
+
+
+def test_processes_are_recycled_after_max_jobs_and_replaced_while_the_pool_runs(processes):
+    pool = processes.pool("pool-recycle", "--num-workers", "1", "--max-jobs", "2")
+    jobs = [handlers.pid.enqueue() for _ in range(4)]
+
+    wait_for(lambda: Job.objects.filter(state=Job.State.SUCCEEDED).count() == 4, message="the four jobs")
+
+    pids = [Job.objects.get(pk=job.pk).result for job in jobs]
+    assert len(set(pids)) == 2 and pids[0] == pids[1] and pids[2] == pids[3]
+    assert processes.log("pool-recycle").count("--max-jobs 2 reached") >= 2
+    assert pool.poll() is None
+    assert_consistent()
