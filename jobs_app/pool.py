@@ -242,7 +242,9 @@ class WorkerPool(RQWorkerPool):
 
     def _start_scheduler(self, burst: bool) -> None:
         queues = worker.expand_priority_queues(self._queue_names, self.connection, worker.Job)
-        scheduler = RQScheduler(queues, connection=self.connection, serializer=JSONSerializer)
+        scheduler = RQScheduler(
+            queues, connection=self.connection, serializer=JSONSerializer, logging_level=self._logging_level
+        )
         connections.close_all()  # the scheduler's process is forked from this one
         scheduler.acquire_locks()
         if burst:  # what RQ's burst worker does: what is due now, once
