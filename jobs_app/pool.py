@@ -119,10 +119,10 @@ class PoolWorker(worker.SimpleWorker):
     def execute_job(self, job: rq.job.Job, queue: rq.Queue) -> None:
         timeout = job.timeout or queue.DEFAULT_TIMEOUT
         self.slot.begin(job.id, timeout if timeout != -1 else None)
-        try:
-            super().execute_job(job, queue)
-        finally:
-            self.slot.end()
+        # Cleared only when the job is over: a process that leaves it otherwise (a cold stop, an error of
+        # RQ's) leaves its job in the slot, and the pool records the attempt if it is still running.
+        super().execute_job(job, queue)
+        self.slot.end()
         self.jobs_done += 1
         reason = self._recycle_reason()
         if reason:
@@ -350,16 +350,16 @@ class WorkerPool(RQWorkerPool):
     def handle_dead_worker(self, worker_data: WorkerData) -> None:
         super().handle_dead_worker(worker_data)
         slot = self.slots.pop(worker_data.name, None)
+        job_id = slot.current() if slot is not None else None
         exitcode = worker_data.process.exitcode
         if exitcode == RECYCLE_EXIT_CODE:
             self._owed += 1
-            return
-        if exitcode == 0:
-            return
-        logger.warning("Pool %s: worker %s (pid %d) died (exit code %s)", self.name, worker_data.name,
-                       worker_data.pid, exitcode)  # fmt: skip
-        self._owed += 1
-        job_id = slot.current() if slot is not None else None
+        elif exitcode != 0:
+            logger.warning("Pool %s: worker %s (pid %d) died (exit code %s)", self.name, worker_data.name,
+                           worker_data.pid, exitcode)  # fmt: skip
+            self._owed += 1
+        if exitcode in (0, RECYCLE_EXIT_CODE) and job_id is None:
+            return  # a clean exit: RQ unregistered the worker itself
         try:
             self._forget_worker(worker_data.name, job_id)
         except RedisError as error:
