@@ -93,6 +93,6 @@ def test_processes_are_recycled_after_max_jobs_and_replaced_while_the_pool_runs(
 
     pids = [Job.objects.get(pk=job.pk).result for job in jobs]
     assert len(set(pids)) == 2 and pids[0] == pids[1] and pids[2] == pids[3]
-    assert processes.log("pool-recycle").count("--max-jobs 2 reached") >= 2
+    wait_for(lambda: processes.log("pool-recycle").count("--max-jobs 2 reached") == 2, message="the second recycling")
     assert pool.poll() is None
     assert_consistent()
