@@ -96,3 +96,16 @@ def test_processes_are_recycled_after_max_jobs_and_replaced_while_the_pool_runs(
     wait_for(lambda: processes.log("pool-recycle").count("--max-jobs 2 reached") == 2, message="the second recycling")
     assert pool.poll() is None
     assert_consistent()
+
+
+def test_a_process_idle_after_a_job_stays_listed_with_rq_s_full_heartbeat_ttl(processes, rq_redis):
+    processes.pool("pool-idle", "--num-workers", "1")
+    jobs = [handlers.pid.enqueue() for _ in range(5)]  # the first may be slow (imports, connecting); not all
+    wait_for(lambda: all(state_of(job) == Job.State.SUCCEEDED for job in jobs), message="the jobs")
+
+    # A job's own beat sets a TTL of its timeout + 60 s (270 s here); the pool skips most of RQ's beats,
+    # but not the one after a job that restores the full worker TTL (420 + 60 s) for the wait that follows.
+    def ttls():
+        return [rq_redis.ttl(key) for key in rq_redis.smembers("rq:workers")]
+
+    wait_for(lambda: ttls() and all(ttl > 420 for ttl in ttls()), timeout=10, message="the full TTL")
