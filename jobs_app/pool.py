@@ -123,6 +123,14 @@ class PoolWorker(worker.SimpleWorker):
             self._full_beat_at = time.monotonic()
         super().heartbeat(timeout, pipeline=pipeline)
 
+    _suspension_checked_at = 0.0
+
+    def check_for_suspension(self, burst: bool) -> None:
+        """RQ's check for `rq suspend` (a round trip before every job), at most once a second."""
+        if time.monotonic() - self._suspension_checked_at >= self.BEAT_AT_MOST_EVERY:
+            super().check_for_suspension(burst)
+            self._suspension_checked_at = time.monotonic()
+
     def _install_signal_handlers(self) -> None:
         # SIGTERM (from the pool) is RQ's warm stop; a second one is its cold stop. SIGINT is the
         # terminal's Ctrl-C, which the pool relays as SIGTERM.
