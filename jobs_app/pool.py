@@ -42,11 +42,13 @@ from rq.serializers import JSONSerializer
 from rq.worker_pool import WorkerData
 from rq.worker_pool import WorkerPool as RQWorkerPool
 
-from . import transport, worker
+from . import services, transport, worker
 from .conf import app_settings
+from .exceptions import HandlerNotFound, WorkerDied
 from .models import Job as JobRow
+from .models import JobAttempt
+from .registry import get_handler
 from .states import State
-from .sweeper import record_killed
 
 logger = logging.getLogger("jobs_app")
 
@@ -237,6 +239,7 @@ class WorkerPool(RQWorkerPool):
         self.max_jobs = max_jobs
         self.max_memory_mb = max_memory_mb
         self.slots: dict[str, Slot] = {}
+        self._over_limit: set[str] = set()  # processes killed for their hard time limit, not yet reaped
         self.killed = 0
         self.replaced = 0
         self._logging_level = "INFO"
@@ -326,6 +329,7 @@ class WorkerPool(RQWorkerPool):
         connections.close_all()
         process.start()
         self.slots[name] = slot
+        assert process.pid is not None  # started
         self.worker_dict[name] = WorkerData(name=name, pid=process.pid, process=process)
         logger.debug("Pool %s: started worker %s (pid %d)", self.name, name, process.pid)
 
@@ -371,6 +375,7 @@ class WorkerPool(RQWorkerPool):
                     os.kill(data.pid, signal.SIGKILL)
                 data.process.join(5)
                 self.killed += 1
+                self._over_limit.add(name)
 
     def handle_dead_worker(self, worker_data: WorkerData) -> None:
         super().handle_dead_worker(worker_data)
@@ -390,7 +395,8 @@ class WorkerPool(RQWorkerPool):
         except RedisError as error:
             logger.warning("Pool %s: could not clean up worker %s in Redis (%s)", self.name, worker_data.name, error)
         if job_id is not None:
-            record_lost_attempt(job_id, worker_data.name)
+            record_lost_attempt(job_id, worker_data.name, hard_limit=worker_data.name in self._over_limit)
+        self._over_limit.discard(worker_data.name)
 
     def _forget_worker(self, name: str, job_id: str | None) -> None:
         """RQ's view of a dead process: its registration gone, its job out of the started registry.
@@ -411,34 +417,49 @@ class WorkerPool(RQWorkerPool):
                 pipeline.srem(rq.worker_registration.WORKERS_BY_QUEUE_KEY % queue.name, key)
             pipeline.delete(key)
             if rq_job is not None:
-                registry_options = {"connection": self.connection, "job_class": worker.Job}
-                StartedJobRegistry(rq_job.origin, **registry_options).remove_executions(rq_job, pipeline=pipeline)
+                started = StartedJobRegistry(rq_job.origin, connection=self.connection, job_class=worker.Job)
+                started.remove_executions(rq_job, pipeline=pipeline)
                 if rq_job.func_name == transport.ENTRY_POINT:
                     pipeline.delete(rq_job.key)
                 else:
                     rq_job.set_status(rq.job.JobStatus.FAILED, pipeline=pipeline)
-                    FailedJobRegistry(rq_job.origin, serializer=JSONSerializer, **registry_options).add(
-                        rq_job, ttl=app_settings.RQ_FAILURE_TTL, exc_string="Killed: its pool process died",
-                        pipeline=pipeline,
-                    )  # fmt: skip
+                    failed = FailedJobRegistry(
+                        rq_job.origin, connection=self.connection, job_class=worker.Job, serializer=JSONSerializer
+                    )
+                    failed.add(rq_job, ttl=app_settings.RQ_FAILURE_TTL, exc_string="Killed: its pool process died",
+                               pipeline=pipeline)  # fmt: skip
             pipeline.execute()
 
 
-def record_lost_attempt(job_id: str, worker_name: str) -> bool:
-    """Record the attempt of `job_id` that the dead process `worker_name` was running as `killed`.
+def record_lost_attempt(job_id: str, worker_name: str, *, hard_limit: bool = False) -> bool:
+    """Record the attempt of `job_id` that the dead process `worker_name` was running as `killed`,
+    through `services.end_attempt`: the retry policy decides what comes next (a retry goes back to RQ).
 
-    The one place the pool records an attempt; the retry policy decides what comes next.
+    The one place the pool records an attempt. False when there was nothing to record (no such
+    running attempt of that process: already recorded, or a plain RQ job without a row).
     """
     try:
         uuid.UUID(job_id)
     except ValueError:  # an allow-listed plain RQ job: no row
         return False
     try:
-        row = JobRow.objects.filter(pk=job_id, state=State.RUNNING, worker_name=worker_name).first()
-        recorded = row is not None and record_killed(row, worker_alive=False)
+        job = JobRow.objects.filter(pk=job_id, state=State.RUNNING, worker_name=worker_name).first()
+        if job is None:
+            return False
+        if hard_limit:
+            error = WorkerDied(f"worker {worker_name} was killed: attempt {job.attempts} ran past its hard time limit")
+        else:
+            error = WorkerDied(f"worker {worker_name} died while running attempt {job.attempts}")
+        try:
+            give_up_on: tuple[type[BaseException], ...] | None = get_handler(job.handler).give_up_on
+        except HandlerNotFound:
+            give_up_on = None  # nothing can run it any more
+        decision = services.end_attempt(job, outcome=JobAttempt.Outcome.KILLED, error=error, give_up_on=give_up_on)
+        if decision is not None:
+            logger.warning("Killed: %s (%s); %s", job.label, error, decision.verdict)
+        return decision is not None
     except Exception:
         logger.exception("Could not record the killed attempt of job %s; the sweeper's repair will", job_id)
-        recorded = False
+        return False
     finally:
         connections.close_all()  # the next fork must not inherit it
-    return recorded

@@ -5,8 +5,4 @@ import os
 
 from tests.settings import *  # noqa: F403
 
-JOBS_APP = {
-    "REPAIR_GRACE": int(os.environ.get("FAULTS_REPAIR_GRACE", "60")),
-    # The pool's hard time limit is a job's timeout plus this: short, so a stuck job is killed in seconds.
-    "TIMEOUT_MARGIN": int(os.environ.get("FAULTS_TIMEOUT_MARGIN", "30")),
-}
+JOBS_APP = {"REPAIR_GRACE": int(os.environ.get("FAULTS_REPAIR_GRACE", "60"))}

@@ -26,12 +26,12 @@ def state_of(job) -> str:
     return Job.objects.values_list("state", flat=True).get(pk=job.pk)
 
 
-def assert_retried_after_a_killed_attempt(job, pool) -> None:
+def assert_retried_after_a_killed_attempt(job, pool, error: str) -> None:
     """The job succeeded on its retry after a `killed` first attempt, and the pool lives on at full strength."""
     wait_for(lambda: state_of(job) == Job.State.SUCCEEDED, message="the retry to succeed")
     job.refresh_from_db()
     assert outcomes(job) == [JobAttempt.Outcome.KILLED, JobAttempt.Outcome.SUCCEEDED]
-    assert "died while running attempt 1" in job.history.get(number=1).error_message
+    assert error in job.history.get(number=1).error_message
     assert pool.poll() is None
     wait_for(lambda: len(current_jobs()) == 2, message="the pool to replace the killed process")
     assert_consistent()
@@ -49,7 +49,7 @@ def test_a_job_stuck_past_its_hard_limit_is_killed_recorded_retried_and_its_proc
     # No sweeper runs: the pool itself records the attempt and the retry runs in another process.
     assert started(tmp_path, attempt=2) != stuck_pid
     assert "Hard time limit" in processes.log("pool-stuck")
-    assert_retried_after_a_killed_attempt(job, pool)
+    assert_retried_after_a_killed_attempt(job, pool, "attempt 1 ran past its hard time limit")
 
 
 def test_a_sigkilled_process_loses_nothing_its_job_is_retried_and_the_process_replaced(processes, tmp_path):
@@ -60,7 +60,7 @@ def test_a_sigkilled_process_loses_nothing_its_job_is_retried_and_the_process_re
     processes.kill_pid(victim)  # one process of the pool, as the OOM killer would
 
     assert started(tmp_path, attempt=2) != victim
-    assert_retried_after_a_killed_attempt(job, pool)
+    assert_retried_after_a_killed_attempt(job, pool, "died while running attempt 1")
 
 
 def test_processes_are_recycled_after_max_jobs_and_replaced_while_the_pool_runs(processes):
