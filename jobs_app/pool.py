@@ -139,6 +139,15 @@ class PoolWorker(worker.SimpleWorker):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, self.request_stop)
 
+    _cold_stopped = False
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        # RQ's cold stop interrupts the job in hand (and records it failed in RQ only): leave it in the
+        # slot, so that the pool records the attempt `killed`. RQ ignores a repeat within a second.
+        self._cold_stopped = True
+        super().request_force_stop(signum, frame)
+        self._cold_stopped = False
+
     def request_stop(self, signum: int, frame: Any) -> None:
         super().request_stop(signum, frame)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # RQ's request_stop re-arms it for a cold stop
@@ -149,7 +158,8 @@ class PoolWorker(worker.SimpleWorker):
         # Cleared only when the job is over: a process that leaves it otherwise (a cold stop, an error of
         # RQ's) leaves its job in the slot, and the pool records the attempt if it is still running.
         super().execute_job(job, queue)
-        self.slot.end()
+        if not self._cold_stopped:
+            self.slot.end()
         self.jobs_done += 1
         reason = self._recycle_reason()
         if reason:

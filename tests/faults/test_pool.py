@@ -1,5 +1,9 @@
 """The production pool (`manage.py jobs_worker`) against real faults: a job stuck past its hard time
-limit, a process SIGKILLed, SIGTERM in the middle of a job, and recycling. None waits for the sweeper."""
+limit, a process SIGKILLed, a second SIGTERM (cold stop) in the middle of a job, and recycling. None waits for
+the sweeper. (A first SIGTERM: tests/faults/test_worker_kills.py, for the forking worker and the pool.)"""
+
+import signal
+import subprocess
 
 import pytest
 
@@ -87,3 +91,28 @@ def test_a_process_idle_after_a_job_stays_listed_with_rq_s_full_heartbeat_ttl(pr
         return [rq_redis.ttl(key) for key in rq_redis.smembers("rq:workers")]
 
     wait_for(lambda: ttls() and all(ttl > 420 for ttl in ttls()), timeout=10, message="the full TTL")
+
+
+def test_a_second_sigterm_interrupts_the_job_in_hand_and_the_pool_records_its_attempt_killed(processes, tmp_path):
+    pool = processes.pool("pool-cold", "--num-workers", "1")
+    job = fault_handlers.hold.enqueue(str(tmp_path))
+    started(tmp_path)
+    processes.kill("pool-cold", signal.SIGTERM)
+    wait_for(lambda: "warm shut down requested" in processes.log("pool-cold").lower(), message="the warm stop")
+
+    # RQ takes a second signal within a second of the first for a duplicate: repeat it until the pool is gone.
+    def cold_stopped() -> bool:
+        processes.kill("pool-cold", signal.SIGTERM)
+        try:
+            pool.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    wait_for(cold_stopped, message="the cold stop")
+    assert outcomes(job) == [JobAttempt.Outcome.KILLED]
+    assert state_of(job) == Job.State.SCHEDULED  # retried by its policy, for the next worker: this one
+    processes.pool("pool-next", "--num-workers", "1", "--burst")
+    assert processes.wait("pool-next") == 0
+    assert outcomes(job) == [JobAttempt.Outcome.KILLED, JobAttempt.Outcome.SUCCEEDED]
+    assert_consistent()
