@@ -46,6 +46,18 @@ def test_max_jobs_recycles_a_process_and_the_pool_replaces_it(manage_py, subproc
     assert "recycled after 1 job(s): --max-jobs 1 reached" in finished.stderr
 
 
+def test_a_process_past_max_memory_is_recycled_after_its_job(manage_py, subprocess_env):
+    jobs = [handlers.pid.enqueue() for _ in range(2)]
+
+    # Every Python process is above 1 MB: each job ends with its process replaced.
+    finished = jobs_worker(manage_py, subprocess_env, "default", "--num-workers", "1", "--max-memory", "1", "--burst")
+
+    assert finished.returncode == 0, finished.stderr
+    pids = {Job.objects.get(pk=job.pk).result for job in jobs}
+    assert len(pids) == 2
+    assert "MB above --max-memory 1 MB" in finished.stderr
+
+
 def test_unknown_queue_is_a_clear_error(manage_py, subprocess_env):
     finished = jobs_worker(manage_py, subprocess_env, "nosuchqueue", "--burst")
 
