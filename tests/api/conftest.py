@@ -11,18 +11,30 @@ from jobs_app.api.tokens import issue_token
 API = "/api/jobs"
 
 
+def permissions(*codenames: str) -> list[Permission]:
+    return list(Permission.objects.filter(codename__in=codenames, content_type__app_label="jobs_app"))
+
+
 @pytest.fixture
 def staff(django_user_model):
-    """A staff user who may also retry jobs."""
+    """A staff user who may see and retry jobs."""
     user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="retry_job", content_type__app_label="jobs_app"))
+    user.user_permissions.add(*permissions("view_job", "retry_job"))
     return user
 
 
 @pytest.fixture
 def viewer(django_user_model):
-    """A staff user without the retry permission."""
-    return django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    """A staff user who may see jobs, without the retry permission."""
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(*permissions("view_job"))
+    return user
+
+
+@pytest.fixture
+def bare_staff(django_user_model):
+    """A staff user without any jobs_app permission: the admin shows them no jobs, nor does the API."""
+    return django_user_model.objects.create_user("bare", password="pw", is_staff=True)
 
 
 @pytest.fixture

@@ -143,3 +143,45 @@ def test_tokens_are_stored_hashed(staff):
     assert raw not in {row.key_hash, row.prefix, row.name}
     assert not ApiToken.objects.filter(key_hash=raw).exists()
     assert raw.startswith(row.prefix)
+
+
+# Reads need the view permission, as in the admin (issue 15, defect 4).
+
+READS = ["/failed", "/metrics", "/health", "/queues/default/stats", "/{id}"]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_staff_without_the_view_permission_may_not_read(bare_staff, path):
+    job = JobFactory(failed=True, args=["secret"])
+    raw = issue_token(bare_staff)[1]
+    response = Client(headers={"Authorization": f"Bearer {raw}"}).get(API + path.format(id=job.pk))
+    assert response.status_code == 403
+    assert response.json() == {"error": "Permission 'jobs_app.view_job' required"}
+    assert "secret" not in response.content.decode()
+
+
+@pytest.mark.parametrize("codename", ["view_job", "change_job"])
+def test_the_view_or_change_permission_lets_staff_read_as_in_the_admin(bare_staff, codename):
+    from django.contrib.auth.models import Permission
+
+    bare_staff.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="jobs_app"))
+    job = JobFactory(failed=True)
+    raw = issue_token(bare_staff)[1]
+    assert Client(headers={"Authorization": f"Bearer {raw}"}).get(f"{API}/{job.pk}").status_code == 200
+
+
+def test_the_admin_refuses_the_same_staff_user(bare_staff, client):
+    client.force_login(bare_staff)
+    job = JobFactory(failed=True)
+    assert client.get(f"/admin/jobs_app/job/{job.pk}/change/").status_code == 403
+
+
+def test_writes_keep_their_own_permission(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    retrier = django_user_model.objects.create_user("retrier", password="pw", is_staff=True)
+    retrier.user_permissions.add(Permission.objects.get(codename="retry_job", content_type__app_label="jobs_app"))
+    job = JobFactory(failed=True)
+    client = Client(headers={"Authorization": f"Bearer {issue_token(retrier)[1]}"})
+    assert client.post(f"{API}/{job.pk}/retry").status_code == 202
+    assert client.get(f"{API}/{job.pk}").status_code == 403
