@@ -56,7 +56,7 @@ def test_retry_is_post_only(api):
     response = api.get(f"{API}/{job.pk}/retry")
     assert response.status_code == 405
     assert response.json() == {"error": "Method GET not allowed"}
-    assert response["Allow"] == "POST"
+    assert response["Allow"] == "POST, OPTIONS"
 
 
 @pytest.mark.django_db(transaction=True)
