@@ -22,6 +22,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, allow_nan=False, separators=(",", ":"))
 
 
+def storable(text: str) -> bool:
+    """True when `text` can be stored as is: no lone surrogate, no NUL."""
+    return not _unstorable(text)
+
+
 def _unstorable(text: str) -> bool:
     """True for a string UTF-8 cannot encode (a lone surrogate) or PostgreSQL cannot store (NUL)."""
     if "\x00" in text:

@@ -161,3 +161,10 @@ def test_options_answers_with_the_allow_header(path, allow):
     assert response.status_code == 200
     assert response["Allow"] == allow
     assert response.content == b""
+
+
+@pytest.mark.parametrize("field", ["queue", "handler"])
+def test_a_filter_holding_a_lone_surrogate_is_400_not_500(api, field):
+    response = api.post(f"{API}/retry-all-failed", f'{{"{field}": "\\ud800"}}', content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == {"error": f"'{field}' must be at most 200 printable characters"}
