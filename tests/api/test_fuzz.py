@@ -46,6 +46,14 @@ CHECKS = [
     response_schema_conformance,
 ]
 OPERATIONS = [(path, method) for path, methods in PATHS.items() for method in methods]
+BOUNDED = settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=timedelta(seconds=5),
+    database=None,
+    # CI runs a fixed set of examples, so that a red run is reproducible; elsewhere each run explores new ones.
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @pytest.fixture
@@ -89,14 +97,7 @@ def test_no_server_error_and_every_answer_matches_the_schema(wsgi_app, token, jo
     strategy = operation.as_strategy(generation_mode=mode) | known_ids if "{job_id}" in path else known_ids
 
     @given(case=strategy)
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=timedelta(seconds=5),
-        database=None,
-        # CI runs a fixed set of examples, so that a red run is reproducible; elsewhere each run explores new ones.
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=list(HealthCheck),
-    )
+    @BOUNDED
     def call(case):
         case.call_and_validate(headers=auth, checks=CHECKS)
 
@@ -127,9 +128,8 @@ BODIES = st.one_of(
     st.just(b'--xyz\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\nx\r\n--xyz--'),
     st.text(max_size=100).map(lambda text: text.encode("utf-8", "surrogatepass")),
 )
-RAW_PATHS = [
-    path.replace("{job_id}", "00000000-0000-0000-0000-000000000000").replace("{name}", "default") for path in PATHS
-]
+NO_SUCH_JOB = "00000000-0000-0000-0000-000000000000"
+RAW_PATHS = [path.replace("{job_id}", NO_SUCH_JOB).replace("{name}", "default") for path in PATHS]
 
 
 @pytest.mark.django_db
@@ -148,13 +148,7 @@ def test_malformed_bodies_and_content_types_never_get_a_server_error(token, djan
         content_type=CONTENT_TYPES,
         body=BODIES,
     )
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=timedelta(seconds=5),
-        database=None,
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=list(HealthCheck),
-    )
+    @BOUNDED
     def call(method, content_type, body):
         response = client.generic(method, API + path, body, content_type=content_type)
         assert response.status_code < 500, (response.status_code, response.content[:200])
