@@ -1,9 +1,9 @@
-"""Argparse types shared by every command's numeric and duration options.
+"""Argparse types shared by every option of every jobs_app command.
 
 Each refuses what would otherwise end in a traceback later (NaN, infinities, numbers past
-what a datetime or a database integer holds, negatives) with a usage error that says what
-is accepted: Django turns `ArgumentTypeError` into `CommandError` (exit status 2 with the
-usage line on the command line).
+what a datetime or a database integer holds, negatives, text no database column can hold)
+with a usage error that says what is accepted: Django turns `ArgumentTypeError` into
+`CommandError` (exit status 2 with the usage line on the command line).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
+from jobs_app.payload import safe_text, storable
 from jobs_app.policy import MAX_SECONDS
 from jobs_app.retention import parse_duration
 
@@ -59,7 +60,24 @@ class Duration:
         return value
 
 
+@dataclass(frozen=True)
+class Text:
+    """A name or label of at most `max_length` characters that can be stored: bytes the terminal's
+    encoding cannot decode (Python makes lone surrogates of them) and NUL characters are refused."""
+
+    max_length: int = 200
+
+    def __call__(self, raw: str) -> str:
+        if len(raw) > self.max_length or not storable(raw):
+            raise argparse.ArgumentTypeError(
+                f"expected text of at most {self.max_length} characters, valid UTF-8 and without NUL, "
+                f"got {safe_text(raw)[:50]!r}"
+            )
+        return raw
+
+
 SECONDS = Number()
 COUNT = Number(integer=True, maximum=MAX_INTEGER)
 POSITIVE_COUNT = Number(integer=True, minimum=1, maximum=MAX_INTEGER)
 AGE = Duration()
+TEXT = Text()

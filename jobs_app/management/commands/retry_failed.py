@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from jobs_app import stats, sweeper
-from jobs_app.management.options import COUNT, POSITIVE_COUNT, SECONDS
+from jobs_app.management.options import COUNT, POSITIVE_COUNT, SECONDS, TEXT
 from jobs_app.registry import all_handlers
 
 
@@ -26,8 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=SECONDS, default=60, help="Seconds between passes (60).")
         parser.add_argument("--delay", type=SECONDS, help="Seconds after failing before a re-run.")
         parser.add_argument("--max-retries", type=COUNT, help="Re-runs before a failed job goes dead.")
-        parser.add_argument("--queue", action="append", default=[], help="Only this queue (repeatable).")
-        parser.add_argument("--handler", help="Only jobs of this handler.")
+        parser.add_argument("--queue", action="append", type=TEXT, default=[], help="Only this queue (repeatable).")
+        parser.add_argument("--handler", type=TEXT, help="Only jobs of this handler.")
         parser.add_argument(
             "--limit", type=POSITIVE_COUNT, help="Re-run or move to dead at most this many jobs per pass."
         )
