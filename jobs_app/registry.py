@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
 from .exceptions import HandlerNotFound
+from .payload import storable
 from .policy import AutoRetry, Backoff, Seconds, to_seconds
 from .states import Priority
 
@@ -114,10 +115,13 @@ class Handler:
         if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
             raise ValueError(f"{name}: at= must be a timezone-aware datetime, got {at!r}")
         if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH
+            not isinstance(idempotency_key, str)
+            or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH
+            or not storable(idempotency_key)
         ):
             raise ValueError(
-                f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+                f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters "
+                "without lone surrogates or NUL"
             )
 
         if auto_retry is True:

@@ -219,3 +219,10 @@ def test_the_longest_delay_accepted_still_schedules():
     job = handlers.add.using(delay=MAX_SECONDS).enqueue(1, 2)
     assert job.state == Job.State.SCHEDULED
     assert job.scheduled_for > timezone.now() + timedelta(days=365 * 99)
+
+
+@pytest.mark.parametrize("key", ["\ud800", "nul\x00"])
+def test_an_idempotency_key_that_cannot_be_stored_is_a_value_error(key):
+    with pytest.raises(ValueError, match="idempotency_key must be"):
+        handlers.add.using(idempotency_key=key).enqueue(1, 2)
+    assert not Job.objects.exists()

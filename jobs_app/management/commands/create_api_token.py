@@ -20,7 +20,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("username", type=TEXT)
-        parser.add_argument("--name", type=Text(max_length=100), default="", help="A label to tell the token apart, e.g. 'grafana'.")
+        parser.add_argument(
+            "--name", type=Text(max_length=100), default="", help="A label to tell the token apart, e.g. 'grafana'."
+        )
         action = parser.add_mutually_exclusive_group()
         action.add_argument(
             "--revoke",
