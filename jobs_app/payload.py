@@ -96,30 +96,32 @@ def _checked(value: Any, *, repair: bool, depth: int = 0) -> Any:
             return safe_text(value)
         raise _Refused("contains a lone surrogate or a NUL character, which cannot be stored as UTF-8 JSON")
     if isinstance(value, list | tuple):
-        checked_items = []
+        items = []  # only filled when repairing: checking alone copies nothing
         for index, item in enumerate(value):
             try:
-                checked_items.append(_checked(item, repair=repair, depth=depth + 1))
+                checked_item = _checked(item, repair=repair, depth=depth + 1)
             except _Refused as refused:
                 refused.path.append(f"[{index}]")
                 raise
-        return checked_items
+            if repair:
+                items.append(checked_item)
+        return items if repair else value
     if isinstance(value, dict):
-        checked: dict[str, Any] = {}
+        names: dict[str, Any] = {}
         for key, item in value.items():
-            name = _key(key, checked, repair=repair)
+            name = _key(key, names, repair=repair)
             try:
-                checked[name] = _checked(item, repair=repair, depth=depth + 1)
+                names[name] = _checked(item, repair=repair, depth=depth + 1)
             except _Refused as refused:
                 refused.path.append(f"[{name!r}]")
                 raise
-        return checked
+        return names if repair else value
     return value
 
 
 def _key(key: Any, taken: dict[str, Any], *, repair: bool) -> str:
     """The string json.dumps makes of a dict key, refused when JSON would lose or merge it."""
-    name = _json_key(key)
+    name = key if type(key) is str else _json_key(key)
     if name is None:
         raise _Refused(f"has a key of type {type(key).__name__}; JSON keys are strings")
     if _unstorable(name):
