@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
@@ -13,7 +13,7 @@ from django.utils.module_loading import autodiscover_modules
 
 from .exceptions import HandlerNotFound
 from .payload import storable
-from .policy import AutoRetry, Backoff, Seconds, to_seconds
+from .policy import MAX_SECONDS, AutoRetry, Backoff, Seconds, to_seconds
 from .states import Priority
 
 if TYPE_CHECKING:
@@ -114,6 +114,9 @@ class Handler:
             raise TypeError(f"{name}: give delay= or at=, not both")
         if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
             raise ValueError(f"{name}: at= must be a timezone-aware datetime, got {at!r}")
+        if at is not None and at - datetime.now(UTC) > timedelta(seconds=MAX_SECONDS):
+            # Converting such a time to UTC, or waiting for it, would leave datetime's range.
+            raise ValueError(f"{name}: at= must be within 100 years from now, got {at!r}")
         if idempotency_key is not None and (
             not isinstance(idempotency_key, str)
             or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH

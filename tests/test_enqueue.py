@@ -213,6 +213,16 @@ def test_a_time_past_datetimes_range_is_a_clear_value_error(option, seconds):
     assert not Job.objects.exists()
 
 
+@pytest.mark.parametrize("offset", [timedelta(hours=-5), timedelta(0)])
+def test_an_at_near_the_end_of_datetimes_range_is_a_clear_value_error(offset):
+    from datetime import datetime
+    from datetime import timezone as tz
+
+    with pytest.raises(ValueError, match="at= must be within 100 years"):
+        handlers.add.using(at=datetime(9999, 12, 31, 23, tzinfo=tz(offset))).enqueue(1, 2)
+    assert not Job.objects.exists()
+
+
 def test_the_longest_delay_accepted_still_schedules():
     from jobs_app.policy import MAX_SECONDS
 
