@@ -31,7 +31,7 @@ def to_seconds(value: Seconds, *, name: str) -> float:
             seconds = float(value)
         except OverflowError:  # an int too large for a float
             raise ValueError(
-                f"{name} must be at most {MAX_SECONDS} seconds (100 years), got an integer of {value.bit_length()} bits"
+                f"{name} must be at most {MAX_SECONDS} seconds (100 years), got a {int(value).bit_length()}-bit integer"
             ) from None
     else:
         raise TypeError(f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}")

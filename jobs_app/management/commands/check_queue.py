@@ -29,11 +29,11 @@ class Command(BaseCommand):
             # The finding, not a traceback: the jobs are still counted from the database.
             workers = None
             problems.append(f"Redis unreachable: {error}. Workers cannot be counted, nor jobs pushed or run.")
-        overview = stats.queue_overview(counts, workers or {})
+        overview: dict[str, dict[str, int | None]] = {
+            queue: {**row, "workers": row["workers"] if workers is not None else None}  # None: unknown, not zero
+            for queue, row in stats.queue_overview(counts, workers or {}).items()
+        }
         stranded = stats.queues_without_workers(counts, workers) if workers is not None else []
-        if workers is None:
-            for row in overview.values():
-                row["workers"] = None  # unknown, not zero
         schedules = recurring.statuses()
         stale = [status for status in schedules if status.stale]
         if stranded:
