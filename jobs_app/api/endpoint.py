@@ -14,7 +14,7 @@ from redis import RedisError
 
 from ..conf import app_settings
 from ..payload import safe_text
-from .auth import authenticate, require_permission
+from .auth import VIEW_PERMISSION, authenticate, require_permission
 from .errors import ApiError, error_response
 
 logger = logging.getLogger("jobs_app")
@@ -49,12 +49,15 @@ def _head(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def endpoint(*methods: str, permission: str | None = None, public_setting: str | None = None) -> Callable[[View], View]:
+def endpoint(
+    *methods: str, permission: str | None = VIEW_PERMISSION, public_setting: str | None = None
+) -> Callable[[View], View]:
     """Wrap an API view.
 
     `methods`: the HTTP methods it answers (others get 405); a GET view also answers HEAD,
     and every view answers OPTIONS with its Allow header. `permission`: a permission
-    the caller also needs. `public_setting`: the name of a jobs_app setting that, when
+    the caller also needs: by default the jobs view permission, as in the admin; None for
+    none beyond being staff. `public_setting`: the name of a jobs_app setting that, when
     true, lets anyone call the view without credentials.
     CSRF is checked by `authenticate` for session users only, so the view is exempt
     from the middleware's check (which would answer with an HTML page).

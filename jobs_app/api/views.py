@@ -13,7 +13,6 @@ from .. import health as health_checks
 from ..models import Job
 from ..states import RETRYABLE, State
 from . import params
-from .auth import VIEW_PERMISSION
 from .endpoint import endpoint
 from .errors import ApiError
 from .openapi import openapi_document
@@ -35,7 +34,7 @@ def _failed_jobs(queue: str, handler: str, state: str):
     return jobs
 
 
-@endpoint("GET", permission=VIEW_PERMISSION)
+@endpoint("GET")
 def failed(request: HttpRequest) -> JsonResponse:
     limit = params.integer(request, "limit", default=50, minimum=1, maximum=MAX_LIMIT)
     offset = params.integer(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
@@ -55,7 +54,7 @@ def failed(request: HttpRequest) -> JsonResponse:
     )
 
 
-@endpoint("GET", permission=VIEW_PERMISSION)
+@endpoint("GET")
 def job(request: HttpRequest, job_id: str) -> JsonResponse:
     found = Job.objects.filter(pk=params.job_id(job_id)).prefetch_related("history").first()
     if found is None:
@@ -92,7 +91,7 @@ def retry_all_failed(request: HttpRequest) -> JsonResponse:
     )
 
 
-@endpoint("GET", permission=VIEW_PERMISSION)
+@endpoint("GET")
 def metrics(request: HttpRequest) -> JsonResponse:
     now = timezone.now()
     counts = stats.state_counts()
@@ -112,14 +111,14 @@ def metrics(request: HttpRequest) -> JsonResponse:
     )
 
 
-@endpoint("GET", permission=VIEW_PERMISSION)
+@endpoint("GET")
 def queue_stats(request: HttpRequest, name: str) -> JsonResponse:
     if name not in stats.logical_queues():
         raise ApiError(404, f"Queue '{name}' not found")
     return JsonResponse(stats.queue_stats(name))
 
 
-@endpoint("GET", permission=VIEW_PERMISSION, public_setting="HEALTH_PUBLIC")
+@endpoint("GET", public_setting="HEALTH_PUBLIC")
 def health(request: HttpRequest) -> JsonResponse:
     reasons = health_checks.problems()
     checked_at = iso(timezone.now())
@@ -131,7 +130,7 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "reasons": [], "checked_at": checked_at})
 
 
-@endpoint("GET")
+@endpoint("GET", permission=None)  # the document describes the API and holds no job data
 def openapi(request: HttpRequest) -> JsonResponse:
     base_path = request.path.removesuffix("openapi.json").rstrip("/")
     return JsonResponse(openapi_document(base_path))

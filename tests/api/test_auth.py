@@ -185,3 +185,35 @@ def test_writes_keep_their_own_permission(django_user_model):
     client = Client(headers={"Authorization": f"Bearer {issue_token(retrier)[1]}"})
     assert client.post(f"{API}/{job.pk}/retry").status_code == 202
     assert client.get(f"{API}/{job.pk}").status_code == 403
+
+
+def every_endpoint() -> list[tuple[str, str]]:
+    """(url, method) for every API URL but the catch-all 404, each with its first method."""
+    from django.urls import URLPattern, reverse
+
+    from jobs_app import urls
+
+    found = []
+    for pattern in urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        if pattern.name == "not-found":
+            continue
+        kwargs = {
+            name: {"job_id": "00000000-0000-0000-0000-000000000000"}.get(name, "default")
+            for name in pattern.pattern.converters
+        }
+        allow = Client().options(reverse(f"jobs_api:{pattern.name}", kwargs=kwargs))["Allow"]
+        found.append((reverse(f"jobs_api:{pattern.name}", kwargs=kwargs), allow.split(", ")[0]))
+    return found
+
+
+def test_every_endpoint_but_the_openapi_document_needs_a_jobs_permission(bare_staff):
+    """The class: an endpoint added later is closed to staff without the permissions unless it says otherwise."""
+    client = Client(headers={"Authorization": f"Bearer {issue_token(bare_staff)[1]}"})
+    for url, method in every_endpoint():
+        response = client.generic(method, url)
+        if url.endswith("openapi.json"):
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 403, url
+            assert response.json()["error"].startswith("Permission 'jobs_app.")
