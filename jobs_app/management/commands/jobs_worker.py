@@ -8,21 +8,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs_app import transport
+from jobs_app.management.options import POSITIVE_COUNT, TEXT, Number
 from jobs_app.pool import WorkerPool
 
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def positive_number(value: str) -> float:
-    number = float(value)
-    if number <= 0:
-        raise ValueError(value)
-    return number
+MEGABYTES = Number(minimum=1, maximum=2**20)  # up to a terabyte
 
 
 class Command(BaseCommand):
@@ -32,14 +21,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("queues", nargs="*", help="Logical queues to work on (default: every RQ_QUEUES entry).")
         parser.add_argument(
-            "--num-workers", type=positive_int, default=os.cpu_count() or 1, help="Processes (default: CPUs)."
+            "queues", nargs="*", type=TEXT, help="Logical queues to work on (default: every RQ_QUEUES entry)."
+        )
+        parser.add_argument(
+            "--num-workers", type=POSITIVE_COUNT, default=os.cpu_count() or 1, help="Processes (default: CPUs)."
         )
         parser.add_argument("--burst", action="store_true", help="Exit once the queues are empty.")
-        parser.add_argument("--max-jobs", type=positive_int, help="Replace a process after this many jobs.")
+        parser.add_argument("--max-jobs", type=POSITIVE_COUNT, help="Replace a process after this many jobs.")
         parser.add_argument(
-            "--max-memory", type=positive_number, metavar="MB", help="Replace a process once its RSS passes this."
+            "--max-memory", type=MEGABYTES, metavar="MB", help="Replace a process once its RSS passes this."
         )
 
     def handle(self, *args, **options):
