@@ -32,3 +32,7 @@ class WorkerDied(JobsAppError):
 
 class ForbiddenJobFunction(JobsAppError):
     """An RQ job names a callable that workers must not import (only jobs_app's entry point is allowed)."""
+
+
+class NothingToPause(JobsAppError, LookupError):
+    """`pause`/`resume` named a queue not in RQ_QUEUES or a handler that is not registered."""

@@ -24,6 +24,7 @@ from redis import RedisError
 from . import services, stats, transport
 from .conf import DEFAULTS, app_settings
 from .exceptions import HandlerNotFound, WorkerDied
+from .logs import job_extra
 from .models import Job, JobAttempt
 from .policy import AutoRetry, Sweep, sweep_action
 from .registry import get_handler
@@ -327,7 +328,9 @@ def record_killed(job: Job, *, worker_alive: bool = False) -> bool:
         outcome=JobAttempt.Outcome.KILLED,
     )
     if recorded:
-        logger.warning("Killed: %s (%s); %s", job.label, error, decision.verdict)
+        logger.warning(
+            "Killed: %s (%s); %s", job.label, error, decision.verdict, extra=job_extra(job, outcome="killed")
+        )
         if job.state == State.SCHEDULED:
             services.push_on_commit([services.dispatch_of(job)])
     return recorded

@@ -35,3 +35,15 @@ def log(user_id: int, jobs: Iterable[tuple[str, str]], message: str) -> None:
         ),
         batch_size=LOG_BATCH,
     )
+
+
+def log_event(user_id: int, subject: str, message: str) -> None:
+    """One `LogEntry` about something that is not one job (a queue or handler paused, say), under `Job`."""
+    LogEntry.objects.create(
+        user_id=user_id,
+        content_type=ContentType.objects.get_for_model(Job),
+        object_id=None,
+        object_repr=subject[:200],
+        action_flag=CHANGE,
+        change_message=message,
+    )

@@ -6,14 +6,14 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs_app import recurring, stats
+from jobs_app import health, recurring, stats
 
 
 class Command(BaseCommand):
     help = (
         "Show waiting, scheduled, running, succeeded, failed and dead jobs and the workers alive for each queue, "
         "and each recurring job's last success. Exits 1 when a queue has waiting jobs and no worker alive, or a "
-        "recurring job has not succeeded within its max_interval (usable as a probe)."
+        "recurring job has not succeeded within its max_interval (usable as a probe). Lists paused queues and handlers."
     )
 
     def add_arguments(self, parser):
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         stranded = stats.queues_without_workers(counts, workers)
         schedules = recurring.statuses()
         stale = [status for status in schedules if status.stale]
+        paused = health.paused()
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -32,6 +33,7 @@ class Command(BaseCommand):
                         "queues": overview,
                         "queues_without_workers": stranded,
                         "stale_recurring": [status.handler for status in stale],
+                        "paused": paused,
                     }
                 )
             )
@@ -40,6 +42,12 @@ class Command(BaseCommand):
             if schedules:
                 self.stdout.write("")
                 self.stdout.write(self.recurring_table(schedules))
+            if paused:
+                self.stdout.write("")
+                rows = [
+                    (f"{item['kind']} {item['name']}", {"since": item["since"], "by": item["by"]}) for item in paused
+                ]
+                self.stdout.write(self.table(("paused", "since", "by"), rows, align_right=False))
         problems = []
         if stranded:
             problems.append(

@@ -1,0 +1,139 @@
+"""`GET /api/jobs/metrics/prometheus`: the figures in Prometheus's text exposition format.
+
+Built with `prometheus-client`, an optional extra (`pip install jobs-app[prometheus]`, or
+`prometheus-client` itself): `exposition()` raises `PrometheusClientMissing` without it.
+
+Where each figure comes from, so that a scrape stays cheap at millions of rows:
+- counters (`jobs_app_attempts_total`, `jobs_app_attempt_duration_seconds`): Redis, one HGETALL
+  (`jobs_app.metrics`), true counters summed over every worker;
+- live Redis state (RQ queue lengths, workers, breakers, pauses): a few round trips;
+- database figures (jobs per queue and state, dead in the last hour, stale recurring handlers):
+  one snapshot shared by every web process through Redis, counted again at most every
+  `JOBS_APP["METRICS_CACHE_SECONDS"]`.
+
+A feature that wants its own gauge adds it to `GAUGES` (see `jobs_app_failure_groups_open`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from . import breaker, metrics, pauses, recurring, stats, transport
+from .conf import app_settings
+from .models import Job
+from .policy import to_seconds
+from .states import State
+
+SNAPSHOT_KEY = "jobs_app:metrics:snapshot"
+INSTALL_HINT = "pip install 'prometheus-client>=0.20' (or the app's extra: pip install 'jobs-app[prometheus]')"
+
+# Extra single-value gauges: name -> (help text, a function returning the value). Each function runs on
+# every scrape, so it must be cheap (an indexed count of a small set, a Redis read). The failure groups
+# add `GAUGES["jobs_app_failure_groups_open"] = ("Failure groups still open.", count_open_groups)`.
+GAUGES: dict[str, tuple[str, Callable[[], float]]] = {}
+
+
+class PrometheusClientMissing(ImportError):
+    """`prometheus-client` is not installed: the endpoint answers 501 with `INSTALL_HINT`."""
+
+
+def database_figures() -> dict[str, Any]:
+    """Jobs per queue and state, jobs gone dead in the last hour, and each recurring handler's staleness."""
+    since = timezone.now() - timedelta(hours=1)
+    return {
+        "jobs": stats.state_counts(),
+        "dead_last_hour": Job.objects.filter(state=State.DEAD, finished_at__gte=since).count(),
+        "recurring_stale": {status.handler: status.stale for status in recurring.statuses()},
+    }
+
+
+def cached_database_figures() -> dict[str, Any]:
+    """`database_figures()`, reused from Redis for `METRICS_CACHE_SECONDS` by every web process."""
+    ttl = to_seconds(app_settings.METRICS_CACHE_SECONDS, name="METRICS_CACHE_SECONDS")
+    if ttl >= 1:
+        cached = transport.read_value(SNAPSHOT_KEY)
+        if cached is not None:
+            return json.loads(cached)
+    figures = database_figures()
+    if ttl >= 1:
+        transport.write_value(SNAPSHOT_KEY, json.dumps(figures), ttl=int(ttl))
+    return figures
+
+
+class JobsAppCollector:
+    """A custom prometheus_client collector: every figure read afresh (or from the snapshot) per scrape."""
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        figures = cached_database_figures()
+        jobs = GaugeMetricFamily("jobs_app_jobs", "Jobs by queue and state (database rows).", labels=["queue", "state"])
+        for queue, per_state in sorted(figures["jobs"].items()):
+            for state in State.values:
+                jobs.add_metric([queue, state], per_state.get(state, 0))
+        yield jobs
+        yield GaugeMetricFamily(
+            "jobs_app_dead_last_hour", "Jobs that went dead in the last hour.", value=figures["dead_last_hour"]
+        )
+        stale = GaugeMetricFamily(
+            "jobs_app_recurring_stale",
+            "1 when a recurring handler has not succeeded within its max_interval.",
+            labels=["handler"],
+        )
+        for handler, is_stale in sorted(figures["recurring_stale"].items()):
+            stale.add_metric([handler], int(is_stale))
+        yield stale
+
+        counters = metrics.read_counters()
+        attempts = CounterMetricFamily(
+            "jobs_app_attempts", "Attempts finished, by handler and outcome.", labels=["handler", "outcome"]
+        )
+        for (handler, outcome), count in sorted(counters.attempts.items()):
+            attempts.add_metric([handler, outcome], count)
+        yield attempts
+        durations = HistogramMetricFamily(
+            "jobs_app_attempt_duration_seconds", "How long attempts took, by handler.", labels=["handler"]
+        )
+        for handler, histogram in sorted(counters.durations.items()):
+            durations.add_metric([handler], buckets=list(histogram.buckets), sum_value=histogram.sum)
+        yield durations
+
+        lengths = GaugeMetricFamily(
+            "jobs_app_rq_queue_length", "Job ids waiting in RQ, all priorities together.", labels=["queue"]
+        )
+        for queue, length in sorted(stats.rq_queue_lengths().items()):
+            lengths.add_metric([queue], length)
+        yield lengths
+        yield GaugeMetricFamily("jobs_app_workers", "RQ workers alive.", value=len(stats.current_jobs()))
+        breakers = GaugeMetricFamily(
+            "jobs_app_breaker_open", "1 while a circuit breaker holds its jobs back (open).", labels=["breaker"]
+        )
+        for state in breaker.states():
+            breakers.add_metric([state.name], int(state.state == breaker.OPEN))
+        yield breakers
+        paused = GaugeMetricFamily("jobs_app_paused", "1 for each paused queue or handler.", labels=["kind", "name"])
+        for pause in pauses.paused():
+            paused.add_metric([pause.kind, pause.name], 1)
+        yield paused
+        for name, (documentation, read) in sorted(GAUGES.items()):
+            yield GaugeMetricFamily(name, documentation, value=read())
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of every figure, and its content type.
+
+    Raises `PrometheusClientMissing` without prometheus-client, `redis.RedisError` when Redis is unreachable.
+    """
+    try:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+    except ImportError as error:
+        raise PrometheusClientMissing(f"prometheus-client is not installed: {INSTALL_HINT}") from error
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(JobsAppCollector())
+    return generate_latest(registry), CONTENT_TYPE_LATEST
