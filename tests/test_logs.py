@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
+from django.conf import settings
 
 from jobs_app.logs import FIELDS, job_extra
 from tests.factories import JobFactory
@@ -62,14 +64,25 @@ def test_the_runner_lines_carry_the_fields_and_keep_their_text(run_worker, caplo
     assert (failed.outcome, failed.handler, failed.max_attempts) == ("failed", "test.permanent", 5)
 
 
-def test_a_json_formatter_emits_real_fields(run_worker, caplog):
-    """The docs' standard-library formatter (docs/operations.md), applied to a real line."""
+def docs_python_blocks() -> list[str]:
+    text = (settings.BASE_DIR / "docs" / "operations.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
-    class JsonFormatter(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            entry = {"level": record.levelname, "message": record.getMessage()}
-            entry.update({name: getattr(record, name) for name in FIELDS if getattr(record, name, None) is not None})
-            return json.dumps(entry)
+
+def test_every_python_example_in_the_operations_docs_runs(monkeypatch):
+    from jobs_app import prometheus
+
+    monkeypatch.setattr(prometheus, "GAUGES", {})
+    for block in docs_python_blocks():
+        exec(compile(block, "docs/operations.md", "exec"), {})
+    assert set(prometheus.GAUGES) == {"jobs_app_failure_groups_open"}
+
+
+def test_the_docs_json_formatter_emits_real_fields(run_worker, caplog):
+    """The docs' standard-library formatter (docs/operations.md), applied to real lines."""
+    namespace: dict = {}
+    exec(compile(docs_python_blocks()[1], "docs/operations.md", "exec"), namespace)
+    JsonFormatter = namespace["JsonFormatter"]
 
     caplog.set_level(logging.INFO, logger="jobs_app")
     job = handlers.add.enqueue(1, 2)
