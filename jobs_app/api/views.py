@@ -147,24 +147,18 @@ def _set_pause(request: HttpRequest, kind: str, name: str, *, paused: bool) -> J
     )
 
 
-@endpoint("POST", permission=RETRY_PERMISSION)
-def pause_queue(request: HttpRequest, name: str) -> JsonResponse:
-    return _set_pause(request, pauses.QUEUE, name, paused=True)
+def _pause_endpoint(kind: str, *, paused: bool):
+    @endpoint("POST", permission=RETRY_PERMISSION)
+    def view(request: HttpRequest, name: str) -> JsonResponse:
+        return _set_pause(request, kind, name, paused=paused)
+
+    return view
 
 
-@endpoint("POST", permission=RETRY_PERMISSION)
-def resume_queue(request: HttpRequest, name: str) -> JsonResponse:
-    return _set_pause(request, pauses.QUEUE, name, paused=False)
-
-
-@endpoint("POST", permission=RETRY_PERMISSION)
-def pause_handler(request: HttpRequest, name: str) -> JsonResponse:
-    return _set_pause(request, pauses.HANDLER, name, paused=True)
-
-
-@endpoint("POST", permission=RETRY_PERMISSION)
-def resume_handler(request: HttpRequest, name: str) -> JsonResponse:
-    return _set_pause(request, pauses.HANDLER, name, paused=False)
+pause_queue = _pause_endpoint(pauses.QUEUE, paused=True)
+resume_queue = _pause_endpoint(pauses.QUEUE, paused=False)
+pause_handler = _pause_endpoint(pauses.HANDLER, paused=True)
+resume_handler = _pause_endpoint(pauses.HANDLER, paused=False)
 
 
 @endpoint("GET")
