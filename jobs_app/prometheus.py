@@ -1,7 +1,7 @@
 """`GET /api/jobs/metrics/prometheus`: the figures in Prometheus's text exposition format.
 
-Built with `prometheus-client`, an optional extra (`pip install jobs-app[prometheus]`, or
-`prometheus-client` itself): `exposition()` raises `PrometheusClientMissing` without it.
+Built with `prometheus-client`, an optional extra (`pip install django-rq-jobs-app[prometheus]`,
+or `prometheus-client` itself): `exposition()` raises `PrometheusClientMissing` without it.
 
 Where each figure comes from, so that a scrape stays cheap at millions of rows:
 - counters (`jobs_app_attempts_total`, `jobs_app_attempt_duration_seconds`): Redis, one HGETALL
@@ -30,7 +30,7 @@ from .policy import to_seconds
 from .states import State
 
 SNAPSHOT_KEY = "jobs_app:metrics:snapshot"
-INSTALL_HINT = "pip install 'prometheus-client>=0.20' (or the app's extra: pip install 'jobs-app[prometheus]')"
+INSTALL_HINT = "pip install 'django-rq-jobs-app[prometheus]' (or pip install 'prometheus-client>=0.20')"
 
 # Extra single-value gauges: name -> (help text, a function returning the value). Each function runs on
 # every scrape, so it must be cheap (an indexed count of a small set, a Redis read). The failure groups
