@@ -8,8 +8,8 @@ Where each figure comes from, so that a scrape stays cheap at millions of rows:
   (`jobs_app.metrics`), true counters summed over every worker;
 - live Redis state (RQ queue lengths, workers, breakers, pauses): a few round trips;
 - database figures (jobs per queue and state, dead in the last hour, stale recurring handlers):
-  one snapshot shared by every web process through Redis, counted again at most every
-  `JOBS_APP["METRICS_CACHE_SECONDS"]`.
+  one snapshot shared by every web process through Redis, counted again in the background at
+  most every `JOBS_APP["METRICS_CACHE_SECONDS"]`.
 
 A feature that wants its own gauge adds it to `GAUGES` (see `jobs_app_failure_groups_open`).
 """
@@ -17,10 +17,15 @@ A feature that wants its own gauge adds it to `GAUGES` (see `jobs_app_failure_gr
 from __future__ import annotations
 
 import json
+import logging
+import math
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from . import breaker, metrics, pauses, recurring, stats, transport
@@ -29,7 +34,11 @@ from .models import Job
 from .policy import to_seconds
 from .states import State
 
+logger = logging.getLogger("jobs_app")
+
 SNAPSHOT_KEY = "jobs_app:metrics:snapshot"
+# A snapshot not refreshed for this many periods (no scrape came) is dropped: the next scrape counts afresh.
+_KEEP_PERIODS = 20
 INSTALL_HINT = "pip install 'django-rq-jobs-app[prometheus]' (or pip install 'prometheus-client>=0.20')"
 
 # Extra single-value gauges: name -> (help text, a function returning the value). Each function runs on
@@ -53,16 +62,38 @@ def database_figures() -> dict[str, Any]:
 
 
 def cached_database_figures() -> dict[str, Any]:
-    """`database_figures()`, reused from Redis for `METRICS_CACHE_SECONDS` by every web process."""
-    ttl = to_seconds(app_settings.METRICS_CACHE_SECONDS, name="METRICS_CACHE_SECONDS")
-    if ttl >= 1:
-        cached = transport.read_value(SNAPSHOT_KEY)
-        if cached is not None:
-            return json.loads(cached)
+    """`database_figures()` from a snapshot in Redis that every web process shares.
+
+    A snapshot older than `METRICS_CACHE_SECONDS` is still answered, and one process (a Redis
+    flag decides which) counts again in a background thread: no scrape waits for the count but
+    the very first (no snapshot yet, or none for `_KEEP_PERIODS` periods). 0 counts on every scrape.
+    """
+    period = to_seconds(app_settings.METRICS_CACHE_SECONDS, name="METRICS_CACHE_SECONDS")
+    if period < 1:
+        return database_figures()
+    cached = transport.read_value(SNAPSHOT_KEY)
+    if cached is None:
+        return _refresh(period)
+    snapshot = json.loads(cached)
+    if time.time() - snapshot["at"] >= period and transport.set_once("metrics:refreshing", ttl=math.ceil(period)):
+        threading.Thread(target=_refresh_in_background, args=(period,), name="jobs_app-metrics", daemon=True).start()
+    return snapshot["figures"]
+
+
+def _refresh(period: float) -> dict[str, Any]:
     figures = database_figures()
-    if ttl >= 1:
-        transport.write_value(SNAPSHOT_KEY, json.dumps(figures), ttl=int(ttl))
+    snapshot = json.dumps({"at": time.time(), "figures": figures})
+    transport.write_value(SNAPSHOT_KEY, snapshot, ttl=math.ceil(period * _KEEP_PERIODS))
     return figures
+
+
+def _refresh_in_background(period: float) -> None:
+    try:
+        _refresh(period)
+    except Exception:  # a thread of its own: nobody else would see the error
+        logger.exception("The metrics snapshot could not be refreshed; the next scrape tries again")
+    finally:
+        connection.close()  # this thread's own database connection
 
 
 class JobsAppCollector:

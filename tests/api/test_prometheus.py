@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from jobs_app import breaker, metrics, pauses, prometheus
 from jobs_app.registry import all_handlers
 from tests.factories import JobFactory
+from tests.polling import wait_for
 
 from .conftest import API
 
@@ -80,6 +82,21 @@ def test_the_database_figures_are_reused_for_the_cache_period(api, redis, settin
     assert scrape(api)["jobs_app_jobs"][(("queue", "default"), ("state", "queued"))] == 1  # the snapshot
     redis.delete(prometheus.SNAPSHOT_KEY)  # as if the period were over
     assert scrape(api)["jobs_app_jobs"][(("queue", "default"), ("state", "queued"))] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_snapshot_is_answered_while_one_process_counts_again_in_the_background(api, redis, settings):
+    settings.JOBS_APP = {**settings.JOBS_APP, "METRICS_CACHE_SECONDS": 60}
+    queued = (("queue", "default"), ("state", "queued"))
+    JobFactory(state="queued")
+    assert scrape(api)["jobs_app_jobs"][queued] == 1
+    JobFactory(state="queued")
+    snapshot = json.loads(redis.get(prometheus.SNAPSHOT_KEY))
+    redis.set(prometheus.SNAPSHOT_KEY, json.dumps({**snapshot, "at": snapshot["at"] - 61}))  # a period has passed
+
+    assert scrape(api)["jobs_app_jobs"][queued] == 1  # answered at once, from the old snapshot
+    wait_for(lambda: json.loads(redis.get(prometheus.SNAPSHOT_KEY))["at"] > snapshot["at"], message="the recount")
+    assert scrape(api)["jobs_app_jobs"][queued] == 2
 
 
 def test_extra_gauges_added_by_other_features_are_exposed(api, redis, monkeypatch):
