@@ -23,6 +23,7 @@ from . import (
 )
 from .conf import app_settings
 from .exceptions import ForbiddenJobFunction
+from .logs import job_id_extra
 from .states import Priority
 
 logger = logging.getLogger("jobs_app")
@@ -43,6 +44,7 @@ class Job(rq.job.Job):
                 self.id,
                 what,
                 name,
+                extra=job_id_extra(self.id, outcome="refused"),
             )
             raise ForbiddenJobFunction(f"RQ job {self.id}: {what} {name!r} is not allowed")
 
