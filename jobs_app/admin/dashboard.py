@@ -78,7 +78,6 @@ def dashboard_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpRespons
         "breakers": breakers,
         "can_change_breakers": model_admin.has_retry_permission(request),
         "timings": _timing_rows(paused),
-        "paused": list(paused.values()),
     }
     return TemplateResponse(request, "admin/jobs_app/dashboard.html", context)
 
