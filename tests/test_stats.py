@@ -48,3 +48,20 @@ def test_timings_per_handler_for_the_last_hour_and_day():
     assert 80 <= day.p95 <= 125
     assert hour.per_minute == pytest.approx(5 / 60)
     assert day.per_minute == pytest.approx(6 / 1440)
+
+
+@pytest.mark.django_db
+def test_the_database_puts_each_duration_in_the_bucket_python_would():
+    import bisect
+
+    durations = [0, 0.001, 0.0011, 0.05, 0.9999, 1, 7.3, 59.5, 3600, 10_000]
+    job = JobFactory()
+    for seconds in durations:
+        JobAttemptFactory(job=job, duration=timedelta(seconds=seconds))
+    rows = (
+        JobAttempt.objects.annotate(bucket=stats._bucket_of_duration(0, len(stats.TIMING_BOUNDS)))
+        .order_by("duration")
+        .values_list("duration", "bucket")
+    )
+    for duration, bucket in rows:
+        assert bucket == bisect.bisect_left(stats.TIMING_BOUNDS, duration.total_seconds()), duration
