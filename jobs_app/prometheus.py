@@ -144,8 +144,8 @@ class JobsAppCollector:
         breakers = GaugeMetricFamily(
             "jobs_app_breaker_open", "1 while a circuit breaker holds its jobs back (open).", labels=["breaker"]
         )
-        for state in breaker.states():
-            breakers.add_metric([state.name], int(state.state == breaker.OPEN))
+        for one in breaker.states():
+            breakers.add_metric([one.name], int(one.state == breaker.OPEN))
         yield breakers
         paused = GaugeMetricFamily("jobs_app_paused", "1 for each paused queue or handler.", labels=["kind", "name"])
         for pause in pauses.paused():

@@ -16,12 +16,12 @@ from ..registry import all_handlers
 from . import audit
 
 if TYPE_CHECKING:
-    from django.contrib.admin import ModelAdmin
+    from .jobs import JobAdmin
 
 ACTIONS = ("pause", "resume")
 
 
-def pause_view(model_admin: ModelAdmin, request: HttpRequest, kind: str, name: str, action: str) -> HttpResponse:
+def pause_view(model_admin: JobAdmin, request: HttpRequest, kind: str, name: str, action: str) -> HttpResponse:
     """POST only (CSRF-checked by `admin_view`), for staff who may retry jobs: pause or resume, with an audit entry."""
     if not (model_admin.has_view_permission(request) and model_admin.has_retry_permission(request)):
         raise PermissionDenied
