@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 class JobsAppError(Exception):
     """Base class of every jobs_app exception."""
@@ -36,3 +38,10 @@ class ForbiddenJobFunction(JobsAppError):
 
 class NothingToPause(JobsAppError, LookupError):
     """`pause`/`resume` named a queue not in RQ_QUEUES or a handler that is not registered."""
+
+
+class UnknownQueue(ImproperlyConfigured, ValueError):
+    """A job names a queue that is not in `settings.RQ_QUEUES`: add it there, or use one that is.
+
+    Also a `ValueError`, which is what it was before it had a name.
+    """
