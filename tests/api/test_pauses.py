@@ -51,4 +51,4 @@ def test_pausing_needs_the_retry_permission_and_a_post(viewer, redis):
 def test_get_is_not_allowed(api, redis):
     response = api.get(f"{API}/queues/default/pause")
     assert response.status_code == 405
-    assert response["Allow"] == "POST"
+    assert "POST" in response["Allow"]
