@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -42,6 +43,7 @@ def workers(subprocess_env, manage_py):
 @pytest.fixture
 def scrape(django_user_model):
     user = django_user_model.objects.create_user("prometheus", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_job", content_type__app_label="jobs_app"))
     client = Client(headers={"Authorization": f"Bearer {issue_token(user, name='scrape')[1]}"})
 
     def scrape() -> dict[tuple, float]:

@@ -7,6 +7,7 @@ from redis import RedisError
 
 from jobs_app import pauses
 from jobs_app.exceptions import NothingToPause
+from jobs_app.management.options import TEXT
 from jobs_app.registry import all_handlers
 
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("kind", choices=pauses.KINDS, help="What to name: a queue or a handler.")
-        parser.add_argument("name", help="The queue (in RQ_QUEUES) or handler name.")
+        parser.add_argument("name", type=TEXT, help="The queue (in RQ_QUEUES) or handler name.")
 
     def handle(self, *args, kind: str, name: str, **options):
         change = pauses.pause if self.pausing else pauses.resume
