@@ -23,9 +23,10 @@ from django.utils import timezone
 from redis import RedisError
 from uuid6 import uuid7
 
-from . import transport
+from . import metrics, transport
+from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet
-from .payload import encode_arguments
+from .payload import encode_arguments, safe_text
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
 from .states import RETRYABLE, RUNNABLE, TERMINAL, State
@@ -313,7 +314,7 @@ def set_progress(job: Job, percent: int, message: str = "") -> None:
     """Record how far a running job has got (0 to 100), with an optional short message."""
     if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
         raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
-    job.progress, job.progress_message = int(percent), str(message)[:200]
+    job.progress, job.progress_message = int(percent), safe_text(message)[:200]
     Job.objects.filter(pk=job.pk).update(progress=job.progress, progress_message=job.progress_message)
 
 
@@ -370,9 +371,9 @@ def end_attempt(
         )
     now = timezone.now()
     error_fields = {
-        "error_type": type(error).__name__,
-        "error_message": str(error)[:_MAX_MESSAGE_LENGTH],
-        "traceback": traceback[-_MAX_TRACEBACK_LENGTH:],
+        "error_type": safe_text(type(error).__name__)[:200],
+        "error_message": safe_text(error)[:_MAX_MESSAGE_LENGTH],
+        "traceback": safe_text(traceback)[-_MAX_TRACEBACK_LENGTH:],
     }
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
@@ -437,10 +438,13 @@ def _finish_attempt(
                 if recorded:
                     cursor.execute(insert_sql, [_prep(Job, "id", job.pk), *attempt_params])
     if not recorded:
-        logger.warning("Not recorded: %s is no longer this running attempt", job.label)
+        logger.warning(
+            "Not recorded: %s is no longer this running attempt", job.label, extra=job_extra(job, outcome="stale")
+        )
         return False
     for field, value in changes.items():
         setattr(job, field, value)
+    metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
     return True
 
 

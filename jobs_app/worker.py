@@ -24,6 +24,7 @@ from . import (
 )
 from .conf import app_settings
 from .exceptions import ForbiddenJobFunction
+from .logs import job_id_extra
 from .states import Priority
 
 logger = logging.getLogger("jobs_app")
@@ -44,6 +45,7 @@ class Job(rq.job.Job):
                 self.id,
                 what,
                 name,
+                extra=job_id_extra(self.id, outcome="refused"),
             )
             raise ForbiddenJobFunction(f"RQ job {self.id}: {what} {name!r} is not allowed")
 
@@ -200,8 +202,8 @@ class _JobsAppWorkerMixin(_RQWorker):
 
 
 class Worker(_JobsAppWorkerMixin, rq.Worker):
-    """The forking worker (one work horse per job), for production."""
+    """The forking worker (one work horse per job): for handlers that need a process of their own per job."""
 
 
 class SimpleWorker(_JobsAppWorkerMixin, rq.SimpleWorker):
-    """Runs jobs in the worker process itself: for tests and benchmarks."""
+    """Runs jobs in the worker process itself; the production pool (jobs_app.pool) runs N of them."""

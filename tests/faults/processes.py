@@ -66,6 +66,10 @@ class Processes:
         args = ["rqworker", *(queues or ("default",)), "--with-scheduler", "--name", name]
         return self.manage(name, *args, *(["--burst"] if burst else []))
 
+    def pool(self, name: str, *args: str, queues: tuple[str, ...] = ("default",)) -> subprocess.Popen:
+        """A real `manage.py jobs_worker` (the production pool) on `queues`, with `args` (`--num-workers 2`)."""
+        return self.manage(name, "jobs_worker", *queues, *args)
+
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
