@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Field, QuerySet
 from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -206,10 +206,10 @@ def _insert_plan(vendor: str) -> tuple[list, str, str | None]:
         return fields, sql, None
     varying = [field for field in fields if field.name in _PER_JOB_FIELDS]
     selected = ", ".join(
-        f"u.{quote(field.column)}" if field.name in _PER_JOB_FIELDS else f"CAST(%s AS {field.cast_db_type(connection)})"
+        f"u.{quote(field.column)}" if field.name in _PER_JOB_FIELDS else f"CAST(%s AS {field.db_type(connection)})"
         for field in fields
     )
-    arrays = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)}[])" for field in varying)
+    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in varying)
     names = ", ".join(quote(field.column) for field in varying)
     return fields, sql, f"INSERT INTO {table} ({columns}) SELECT {selected} FROM unnest({arrays}) AS u({names})"
 
@@ -448,8 +448,14 @@ def _finish_attempt(
     return True
 
 
+def _field(model: type[Job] | type[JobAttempt], name: str) -> Field:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a concrete column, not a relation's other side
+    return field
+
+
 def _prep(model: type[Job] | type[JobAttempt], name: str, value: Any) -> Any:
-    return model._meta.get_field(name).get_db_prep_save(value, connection)
+    return _field(model, name).get_db_prep_save(value, connection)
 
 
 @functools.cache
@@ -457,10 +463,10 @@ def _finish_sql(vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...])
     """The UPDATE, the INSERT and (PostgreSQL) the one statement doing both, for these columns."""
     quote = connection.ops.quote_name
     job_table, attempt_table = quote(Job._meta.db_table), quote(JobAttempt._meta.db_table)
-    assignments = ", ".join(f"{quote(Job._meta.get_field(name).column)} = %s" for name in changed)
+    assignments = ", ".join(f"{quote(_field(Job, name).column)} = %s" for name in changed)
     condition = f"{quote('id')} = %s AND {quote('state')} = %s AND {quote('cycle')} = %s AND {quote('attempts')} = %s"
     update = f"UPDATE {job_table} SET {assignments} WHERE {condition}"
-    columns = ", ".join(quote(JobAttempt._meta.get_field(name).column) for name in ("job", *attempt))
+    columns = ", ".join(quote(_field(JobAttempt, name).column) for name in ("job", *attempt))
     placeholders = ", ".join(["%s"] * len(attempt))
     insert = f"INSERT INTO {attempt_table} ({columns}) VALUES (%s, {placeholders})"
     combined = None

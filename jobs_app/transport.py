@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter, itemgetter
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -132,7 +132,7 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
         for dispatch in dispatches:
             queue = rq_queue(dispatch.queue, dispatch.priority)
             scheduled = dispatch.run_at is not None and dispatch.run_at > now
-            fields = {
+            fields: dict[Any, Any] = {
                 "created_at": created,
                 "data": _rq_job_data(dispatch.job_id),
                 "origin": queue.name,
