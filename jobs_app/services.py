@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Case, DateTimeField, F, QuerySet, Value, When
 from django.utils import timezone
 from redis import RedisError
 
-from . import transport
+from . import groups, transport
 from .models import Job, JobAttempt
 from .payload import encode_arguments
 from .policy import RetryDecision, Verdict
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("jobs_app")
 
 RERUN_BATCH_SIZE = 5000
+# A spread re-run sets each row's time with a CASE of this many branches per UPDATE.
+SPREAD_BATCH_SIZE = 500
 BULK_BATCH_SIZE = 1000
 _MAX_MESSAGE_LENGTH = 10_000
 _MAX_TRACEBACK_LENGTH = 50_000
@@ -229,6 +231,8 @@ def record_failure(
         "error_message": str(error)[:_MAX_MESSAGE_LENGTH],
         "traceback": traceback[-_MAX_TRACEBACK_LENGTH:],
     }
+    cause = groups.fingerprint_of(job, error, error_fields["traceback"])
+    error_fields["fingerprint"] = cause.value
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
     else:
@@ -241,6 +245,7 @@ def record_failure(
         outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
+        then=lambda: groups.note_failure(cause, job_id=job.pk, error_fields=error_fields, at=now),
     )
     if recorded and job.state == State.DEAD:
         job_dead.send(sender=Job, job=job)
@@ -255,6 +260,7 @@ def _finish_attempt(
     outcome: str,
     changes: dict[str, Any],
     attempt_fields: dict[str, str] | None = None,
+    then: Callable[[], None] | None = None,
 ) -> bool:
     with transaction.atomic():
         # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
@@ -275,28 +281,49 @@ def _finish_attempt(
             worker_name=job.worker_name,
             **(attempt_fields or {}),
         )
+        if then is not None:
+            then()  # in the same transaction: a recorded failure is always counted in its group
     for field, value in changes.items():
         setattr(job, field, value)
     return True
 
 
 @dataclass(frozen=True, kw_only=True)
+class Spread:
+    """Re-runs spread over time: the i-th job re-run is scheduled for `start + i / rate` seconds."""
+
+    start: datetime
+    rate: float
+
+    def at(self, index: int) -> datetime:
+        return self.start + timedelta(seconds=index / self.rate)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RerunResult:
     retried: int
     skipped: int
+    last_run_at: datetime | None = None
 
     @property
     def total(self) -> int:
         return self.retried + self.skipped
 
 
-def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
+def rerun(
+    jobs: Job | QuerySet[Job],
+    *,
+    auto_retry: bool = False,
+    batch_size: int = RERUN_BATCH_SIZE,
+    spread: Spread | None = None,
+) -> RerunResult:
     """Run failed, dead or cancelled jobs again: original arguments and options, attempts reset, a new cycle.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
     one UPDATE and one Redis pipeline per batch. Jobs in other states, or locked by a
     concurrent re-run, are skipped. `auto_retry=True` (the sweeper) also counts the re-run
-    in `auto_retries`.
+    in `auto_retries`. With `spread`, the jobs become `scheduled`, in primary-key order,
+    `1 / spread.rate` seconds apart (a group retried at a rate).
     """
     changes: dict[str, Any] = {
         "state": State.QUEUED,
@@ -313,10 +340,14 @@ def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: in
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
+    if spread is not None:
+        changes["state"] = State.SCHEDULED
+        batch_size = min(batch_size, SPREAD_BATCH_SIZE)
     retried, total = _change_in_batches(
-        jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
+        jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size, spread=spread
     )
-    return RerunResult(retried=retried, skipped=total - retried)
+    last_run_at = spread.at(retried - 1) if spread is not None and retried else None
+    return RerunResult(retried=retried, skipped=total - retried, last_run_at=last_run_at)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -352,6 +383,7 @@ def _change_in_batches(
     changes: dict[str, Any],
     then: Callable[[Sequence[transport.Dispatch]], None],
     batch_size: int,
+    spread: Spread | None = None,
 ) -> tuple[int, int]:
     """Apply `changes` to those of `jobs` in `states`, a batch at a time; return (changed, total).
 
@@ -372,10 +404,22 @@ def _change_in_batches(
             if not rows:
                 break
             last_pk = rows[-1][0]
-            changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**changes)
+            run_at = {pk: spread.at(changed + index) for index, (pk, *_rest) in enumerate(rows)} if spread else {}
+            batch_changes = changes
+            if run_at:
+                times = [When(pk=pk, then=Value(at)) for pk, at in run_at.items()]
+                batch_changes = {**changes, "scheduled_for": Case(*times, output_field=DateTimeField())}
+            changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**batch_changes)
             then(
                 [
-                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority, timeout=timeout)
+                    transport.Dispatch(
+                        job_id=str(pk),
+                        handler=handler,
+                        queue=queue,
+                        priority=priority,
+                        timeout=timeout,
+                        run_at=run_at.get(pk),
+                    )
                     for pk, handler, queue, priority, timeout in rows
                 ]
             )

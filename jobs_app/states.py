@@ -30,3 +30,5 @@ UNFINISHED = frozenset({State.SCHEDULED, State.QUEUED, State.RUNNING, State.FAIL
 RETRYABLE = frozenset({State.FAILED, State.DEAD, State.CANCELLED})
 # Will not change again unless someone re-runs it.
 TERMINAL = frozenset({State.SUCCEEDED, State.DEAD, State.CANCELLED})
+# Failed for now or for good: the jobs an operator looks at, and a failure group counts.
+FAILURES = frozenset({State.FAILED, State.DEAD})

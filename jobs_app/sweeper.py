@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from redis import RedisError
 
-from . import services, stats, transport
+from . import groups, services, stats, transport
 from .conf import DEFAULTS, app_settings
 from .exceptions import HandlerNotFound, WorkerDied
 from .models import Job, JobAttempt
@@ -106,8 +106,13 @@ def _filtered(queryset: QuerySet[Job], options: SweepOptions) -> QuerySet[Job]:
 
 
 def failed_jobs(options: SweepOptions) -> QuerySet[Job]:
-    """The `failed` jobs a pass with these options looks at."""
-    return _filtered(Job.objects.filter(state=State.FAILED), options)
+    """The `failed` jobs a pass with these options looks at: not those of a muted failure group."""
+    return _without_muted(_filtered(Job.objects.filter(state=State.FAILED), options))
+
+
+def _without_muted(jobs: QuerySet[Job]) -> QuerySet[Job]:
+    muted = groups.muted_fingerprints()
+    return jobs.exclude(fingerprint__in=muted) if muted else jobs
 
 
 def _batches(queryset: QuerySet[Job], fields: Sequence[str], batch_size: int) -> Iterator[list[tuple]]:
@@ -361,7 +366,7 @@ def alert_if_many_dead(*, now: datetime | None = None) -> bool:
     if threshold is None:
         return False
     now = now or timezone.now()
-    dead = Job.objects.filter(state=State.DEAD, finished_at__gte=now - ALERT_WINDOW).count()
+    dead = _without_muted(Job.objects.filter(state=State.DEAD, finished_at__gte=now - ALERT_WINDOW)).count()
     if dead <= threshold:
         return False
     try:

@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from .api import views
+from .api import groups, views
 
 app_name = "jobs_api"
 
@@ -14,6 +14,15 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("openapi.json", views.openapi, name="openapi"),
     path("queues/<str:name>/stats", views.queue_stats, name="queue-stats"),
+    path("failure-groups", groups.failure_groups, name="failure-groups"),
+    path("failure-groups/<str:fingerprint>", groups.failure_group, name="failure-group"),
+    path("failure-groups/<str:fingerprint>/retry", groups.retry_group, name="failure-group-retry"),
+    path("failure-groups/<str:fingerprint>/dead", groups.group_to_dead, name="failure-group-dead"),
+    re_path(
+        r"^failure-groups/(?P<fingerprint>[^/]+)/(?P<action>resolve|mute|unmute)$",
+        groups.set_group_status,
+        name="failure-group-status",
+    ),
     path("<str:job_id>/retry", views.retry, name="retry"),
     path("<str:job_id>", views.job, name="job"),
     # Last: every other URL under the prefix answers a JSON 404 (CSRF-exempt so a POST gets it too).

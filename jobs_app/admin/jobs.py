@@ -5,26 +5,30 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.models import DELETION
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from .. import services
+from .. import group_actions, services
 from ..models import FailedJob, Job, JobAttempt
-from ..states import RETRYABLE
+from ..states import RETRYABLE, TERMINAL, State
 from . import audit, display
 from .breakers import breaker_view
 from .dashboard import dashboard_view
-from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
+from .filters import ErrorTypeFilter, FailedStateFilter, FailureGroupFilter, HandlerFilter, QueueFilter
+from .groups import confirmation
 from .pagination import LargeTablePaginator
 
 RETRY_MESSAGE = "Retried by hand from the admin."
+DEAD_MESSAGE = "Moved to dead by hand from the admin."
 CANCEL_MESSAGE = "Cancelled by hand from the admin."
 
 
@@ -290,9 +294,11 @@ class FailedJobAdmin(JobAdmin):
         QueueFilter,
         HandlerFilter,
         ErrorTypeFilter,
+        FailureGroupFilter,
         ("failed_at", admin.DateFieldListFilter),
     )
-    actions = ("retry_selected",)
+    list_display = (*JobAdmin.list_display[:7], "failure_group", *JobAdmin.list_display[7:])
+    actions = ("retry_selected", "move_to_dead_selected", "delete_terminal_selected")
     ordering = ("-failed_at",)
     # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
     date_hierarchy = "failed_at"
@@ -300,6 +306,75 @@ class FailedJobAdmin(JobAdmin):
     def get_queryset(self, request):
         # Read through the (state, -failed_at) index.
         return super().get_queryset(request).failed()
+
+    @admin.display(description=_("failure group"), ordering="fingerprint")
+    def failure_group(self, job: Job):
+        if not job.fingerprint:
+            return "-"
+        url = reverse("admin:jobs_app_failuregroup_change", args=[job.fingerprint])
+        return format_html('<a href="{}" class="jobs-failure-group">{}</a>', url, job.fingerprint)
+
+    def has_dead_letter_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("jobs_app.dead_letter_job")
+
+    def has_purge_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("jobs_app.delete_job")
+
+    @admin.action(description=_("Move selected jobs to dead now"), permissions=["dead_letter"])
+    def move_to_dead_selected(self, request: HttpRequest, queryset: QuerySet[Job]):
+        failed = queryset.filter(state=State.FAILED)
+        if request.POST.get("post") != "yes":
+            count = failed.count()
+            return confirmation(
+                self,
+                request,
+                queryset,
+                title=_("Move jobs to dead"),
+                question=ngettext(
+                    "Move %(count)d failed job to dead now? The sweeper will not retry it any more.",
+                    "Move %(count)d failed jobs to dead now? The sweeper will not retry them any more.",
+                    count,
+                )
+                % {"count": count},
+            )
+        targets = audit.targets(failed)
+        moved = group_actions.move_to_dead(failed)
+        if moved:
+            audit.log(request.user.pk, targets, DEAD_MESSAGE)
+        self.message_user(
+            request,
+            ngettext("Moved %(count)d job to dead.", "Moved %(count)d jobs to dead.", moved) % {"count": moved},
+            messages.SUCCESS if moved else messages.WARNING,
+        )
+        return None
+
+    @admin.action(description=_("Delete selected jobs (dead ones only)"), permissions=["purge"])
+    def delete_terminal_selected(self, request: HttpRequest, queryset: QuerySet[Job]):
+        finished = queryset.filter(state__in=TERMINAL)
+        count = finished.count()
+        if request.POST.get("post") != "yes":
+            return confirmation(
+                self,
+                request,
+                queryset,
+                title=_("Delete jobs"),
+                question=ngettext(
+                    "Delete %(count)d dead job and its attempts? Failed jobs that may still be retried are kept.",
+                    "Delete %(count)d dead jobs and their attempts? Failed jobs that may still be retried are kept.",
+                    count,
+                )
+                % {"count": count},
+            )
+        targets = audit.targets(finished)
+        deleted = group_actions.delete_terminal(finished)
+        # A deleted job's log entries stay in the admin log, which is where an audit belongs.
+        audit.log(request.user.pk, targets, "Deleted by hand from the admin.", flag=DELETION)
+        self.message_user(
+            request,
+            ngettext("Deleted %(count)d job.", "Deleted %(count)d jobs.", deleted) % {"count": deleted},
+            messages.SUCCESS if deleted else messages.WARNING,
+        )
+        return None
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name

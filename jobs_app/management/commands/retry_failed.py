@@ -10,7 +10,8 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from jobs_app import sweeper
+from jobs_app import group_actions, sweeper
+from jobs_app.models import FailureGroup
 
 
 def positive_number(value: str) -> float:
@@ -39,8 +40,14 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, help="Re-run or move to dead at most this many jobs per pass.")
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object per pass.")
+        parser.add_argument(
+            "--group", metavar="FINGERPRINT", help="Instead of a pass: re-run this failure group's jobs, and exit."
+        )
+        parser.add_argument("--rate", help="With --group: jobs a second (default JOBS_APP['GROUP_RETRY_RATE']).")
 
     def handle(self, *args, **options):
+        if options["group"] or options["rate"]:
+            return self.retry_group(options)
         if options["max_retries"] is not None and options["max_retries"] < 0:
             raise CommandError("--max-retries must be 0 or more")
         if options["limit"] is not None and options["limit"] < 1:
@@ -64,6 +71,27 @@ class Command(BaseCommand):
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def retry_group(self, options: dict) -> None:
+        if not options["group"]:
+            raise CommandError("--rate needs --group FINGERPRINT")
+        if not FailureGroup.objects.filter(pk=options["group"]).exists():
+            raise CommandError(f"No failure group {options['group']!r} (see manage.py failure_groups)")
+        try:
+            rate = group_actions.retry_rate(options["rate"])
+        except ValueError as error:
+            raise CommandError(f"--rate: {error}") from None
+        result = group_actions.retry([options["group"]], rate=rate)
+        if options["json"]:
+            last = result.last_run_at.isoformat() if result.last_run_at else None
+            self.stdout.write(json.dumps({"retried": result.retried, "rate": result.rate, "last_run_at": last}))
+        elif result.retried:
+            self.stdout.write(
+                f"Scheduled {result.retried} job(s) of group {options['group']} at {result.rate:g} a second; "
+                f"the last runs at {result.last_run_at.isoformat()}"
+            )
+        else:
+            self.stdout.write(f"Nothing to retry: group {options['group']} has no failed or dead jobs")
 
     def run_pass(self, sweep_options: sweeper.SweepOptions, options: dict, stop: threading.Event) -> None:
         show_bar = not options["json"] and sys.stderr.isatty()
