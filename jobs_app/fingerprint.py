@@ -21,9 +21,10 @@ _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
     (re.compile(r"(?<![\w'])'[^'\n]*'(?!\w)"), "'<str>'"),
     (re.compile(r"(?<![\w\"])\"[^\"\n]*\"(?!\w)"), '"<str>"'),
-    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<hex>"),
+    # Hex ids and numbers mask alike: an id that happens to be all digits must not start a group of its own.
+    (re.compile(r"\b0[xX][0-9a-fA-F]+\b"), "<n>"),
     # A run of 8 or more hex digits with at least one digit in it: an id, not an English word ("deadbeef" stays).
-    (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{8,}\b"), "<hex>"),
+    (re.compile(r"\b(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{8,}\b"), "<n>"),
     (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
 )
 MAX_MESSAGE_CHARS = 2000
