@@ -18,11 +18,9 @@ urlpatterns = [
     path("failure-groups/<str:fingerprint>", groups.failure_group, name="failure-group"),
     path("failure-groups/<str:fingerprint>/retry", groups.retry_group, name="failure-group-retry"),
     path("failure-groups/<str:fingerprint>/dead", groups.group_to_dead, name="failure-group-dead"),
-    re_path(
-        r"^failure-groups/(?P<fingerprint>[^/]+)/(?P<action>resolve|mute|unmute)$",
-        groups.set_group_status,
-        name="failure-group-status",
-    ),
+    path("failure-groups/<str:fingerprint>/resolve", groups.resolve_group, name="failure-group-resolve"),
+    path("failure-groups/<str:fingerprint>/mute", groups.mute_group, name="failure-group-mute"),
+    path("failure-groups/<str:fingerprint>/unmute", groups.unmute_group, name="failure-group-unmute"),
     path("<str:job_id>/retry", views.retry, name="retry"),
     path("<str:job_id>", views.job, name="job"),
     # Last: every other URL under the prefix answers a JSON 404 (CSRF-exempt so a POST gets it too).

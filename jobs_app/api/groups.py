@@ -20,11 +20,6 @@ JOB_IDS = 100
 RETRY_PERMISSION = "jobs_app.retry_job"
 TRIAGE_PERMISSION = "jobs_app.change_failuregroup"
 DEAD_PERMISSION = "jobs_app.dead_letter_job"
-STATUS_ACTIONS = {
-    "resolve": FailureGroup.Status.RESOLVED,
-    "mute": FailureGroup.Status.MUTED,
-    "unmute": FailureGroup.Status.OPEN,
-}
 
 
 def group_summary(group: FailureGroup, jobs: int) -> dict[str, Any]:
@@ -110,13 +105,21 @@ def retry_group(request: HttpRequest, fingerprint: str) -> JsonResponse:
     )
 
 
-@endpoint("POST", permission=TRIAGE_PERMISSION)
-def set_group_status(request: HttpRequest, fingerprint: str, action: str) -> JsonResponse:
-    params.json_object(request, allowed=())
-    group = _group(fingerprint)
-    group_actions.set_status([group.pk], STATUS_ACTIONS[action])
-    group.refresh_from_db()
-    return JsonResponse(group_detail(group))
+def _status_view(status: str):
+    @endpoint("POST", permission=TRIAGE_PERMISSION)
+    def set_status(request: HttpRequest, fingerprint: str) -> JsonResponse:
+        params.json_object(request, allowed=())
+        group = _group(fingerprint)
+        group_actions.set_status([group.pk], status)
+        group.refresh_from_db()
+        return JsonResponse(group_detail(group))
+
+    return set_status
+
+
+resolve_group = _status_view(FailureGroup.Status.RESOLVED)
+mute_group = _status_view(FailureGroup.Status.MUTED)
+unmute_group = _status_view(FailureGroup.Status.OPEN)
 
 
 @endpoint("POST", permission=DEAD_PERMISSION)

@@ -13,9 +13,13 @@ API = "/api/jobs"
 
 @pytest.fixture
 def staff(django_user_model):
-    """A staff user who may also retry jobs."""
+    """A staff user who may also retry jobs, move them to dead and resolve or mute failure groups."""
     user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="retry_job", content_type__app_label="jobs_app"))
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["retry_job", "dead_letter_job", "change_failuregroup"], content_type__app_label="jobs_app"
+        )
+    )
     return user
 
 

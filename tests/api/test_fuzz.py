@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from jobs_app import stats, transport
 from jobs_app.api.openapi import PATHS
 from jobs_app.models import JobAttempt
-from tests.factories import JobAttemptFactory, JobFactory
+from tests.factories import FailureGroupFactory, JobAttemptFactory, JobFactory
 
 from .conftest import API
 
@@ -64,7 +64,9 @@ def jobs(redis):
         [name for queue in stats.logical_queues() for name in transport.rq_queue_names(queue)], connection=redis
     )
     worker.register_birth()
-    failed = JobFactory(failed=True, args=["ü", {"nested": [1, None]}], kwargs={"k": 1.5})
+    group = FailureGroupFactory(sample_traceback="Traceback ...\nRuntimeError: boom")
+    failed = JobFactory(failed=True, args=["ü", {"nested": [1, None]}], kwargs={"k": 1.5}, fingerprint=group.pk)
+    JobFactory(dead=True, fingerprint=group.pk)
     JobAttemptFactory(job=failed)
     JobAttemptFactory(job=failed, outcome=JobAttempt.Outcome.KILLED)
     JobFactory(dead=True, queue="email", handler="email.send")
@@ -81,9 +83,11 @@ def test_no_server_error_and_every_answer_matches_the_schema(wsgi_app, token, jo
     auth = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", wsgi_app, headers=auth)
     operation = schema[path][method.upper()]
-    # A real job id too, so that detail and retry also answer with something else than 404.
-    known_ids = operation.as_strategy(generation_mode=mode, path_parameters={"job_id": str(jobs.pk)})
-    strategy = operation.as_strategy(generation_mode=mode) | known_ids if "{job_id}" in path else known_ids
+    # A real job id and failure group too, so that detail and retry also answer with something else than 404.
+    known = {"job_id": str(jobs.pk), "fingerprint": jobs.fingerprint}
+    known = {name: value for name, value in known.items() if f"{{{name}}}" in path}
+    known_ids = operation.as_strategy(generation_mode=mode, path_parameters=known or None)
+    strategy = operation.as_strategy(generation_mode=mode) | known_ids if known else known_ids
 
     @given(case=strategy)
     @settings(
