@@ -352,6 +352,91 @@ def admin_failed_list(case: ScaleCase, size: int) -> None:
     case.queries[size] = len(queries.captured_queries)
 
 
+GROUPS = 1000
+
+
+def add_grouped_failed_jobs(count: int, *, batch: int = 5000) -> list[str]:
+    """`count` more failed jobs spread over `GROUPS` failure groups (created once); the groups' fingerprints."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs_app.groups import hour_of
+    from jobs_app.models import FailureGroup, Job
+    from jobs_app.states import State
+
+    now = timezone.now()
+    fingerprints = [f"{index:016x}" for index in range(GROUPS)]
+    FailureGroup.objects.bulk_create(
+        [
+            FailureGroup(
+                fingerprint=value,
+                handler="bench.noop",
+                error_type="bench.errors.Upstream",
+                message=f"upstream {index} returned <n>",
+                first_seen=now - timedelta(hours=3),
+                last_seen=now - timedelta(seconds=index),
+                occurrences=1,
+                hourly={str(hour_of(now) - hours): index % 7 + hours for hours in range(0, 48, 3)},
+            )
+            for index, value in enumerate(fingerprints)
+        ],
+        ignore_conflicts=True,
+    )
+    for start in range(0, count, batch):
+        Job.objects.bulk_create(
+            Job(
+                handler="bench.noop",
+                queue="default",
+                args=[n],
+                state=State.FAILED,
+                attempts=3,
+                created_at=now,
+                failed_at=now - timedelta(seconds=n % 3600),
+                finished_at=now,
+                error_type="Upstream",
+                error_message=f"upstream {n % GROUPS} returned 502",
+                fingerprint=fingerprints[n % GROUPS],
+            )
+            for n in range(start, min(count, start + batch))
+        )
+    return fingerprints
+
+
+def admin_failure_groups(case: ScaleCase, size: int) -> None:
+    """The failure-groups list and one group's page with `size` failed jobs over 1,000 groups: the median of
+    five loads of both, and their SQL queries together."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs_app import sweeper, transport
+    from jobs_app.models import Job
+
+    fingerprints = add_grouped_failed_jobs(size - Job.objects.count())
+    transport.connection("default").flushdb()
+    sweeper.refresh_planner_statistics()
+    user, _created = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    urls = ["/admin/jobs_app/failuregroup/", f"/admin/jobs_app/failuregroup/{fingerprints[0]}/change/"]
+
+    def load() -> None:
+        for url in urls:
+            if client.get(url).status_code != 200:
+                raise RuntimeError(f"{url} did not answer 200")
+
+    load()  # warm caches
+    for _ in range(5):
+        with CaptureQueriesContext(connection) as queries:
+            seconds = timed(load)
+        case.seconds.setdefault(size, []).append(seconds)
+    case.queries[size] = len(queries.captured_queries)
+
+
 SCALE_CASES = [
     # name, target, measure(case, size), uses up its jobs, sizes, quick sizes, pass test
     (
@@ -367,6 +452,15 @@ SCALE_CASES = [
         "admin failed-jobs list",
         "same queries, time ≤ 2x",
         admin_failed_list,
+        False,
+        (1000, 200_000),
+        (1000, 10_000),
+        lambda case: case.queries[case.sizes[0]] == case.queries[case.sizes[1]] and case.growth <= 2,
+    ),
+    (
+        "admin failure groups, 1,000 groups",
+        "same queries, time ≤ 2x",
+        admin_failure_groups,
         False,
         (1000, 200_000),
         (1000, 10_000),
