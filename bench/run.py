@@ -15,7 +15,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -260,8 +260,9 @@ class ScaleCase:
         return self.median(large) / self.median(small)
 
 
-def add_failed_jobs(count: int, *, batch: int = 5000) -> None:
-    """`count` more failed jobs of the no-op handler, all failed an hour ago (due for the sweeper)."""
+def add_failed_jobs(count: int, *, batch: int = 5000, fingerprints: Sequence[str] = ()) -> None:
+    """`count` more failed jobs of the no-op handler, all failed an hour ago (due for the sweeper), spread
+    over the failure groups `fingerprints` if given."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -287,6 +288,7 @@ def add_failed_jobs(count: int, *, batch: int = 5000) -> None:
                 finished_at=long_ago,
                 error_type="RuntimeError",
                 error_message="benchmark failure",
+                fingerprint=fingerprints[n % len(fingerprints)] if fingerprints else "",
             )
             for n in range(start, min(count, start + batch))
         )
@@ -325,24 +327,32 @@ def sweeper_pass(case: ScaleCase, size: int) -> None:
     case.rss_mb[size] = max(case.rss_mb.get(size, 0), outcome["peak_mb"])
 
 
-def admin_failed_list(case: ScaleCase, size: int) -> None:
-    """The admin's failed-jobs list with `size` failed jobs: the median of five loads, and its SQL queries."""
+def admin_client():
+    """A superuser's test client, after the planner statistics the sweeper refreshes once an hour (SQLite)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from jobs_app import sweeper, transport
-    from jobs_app.models import Job
 
-    add_failed_jobs(size - Job.objects.count())
     transport.connection("default").flushdb()  # as if an hour had passed since the last statistics
-    sweeper.refresh_planner_statistics()  # as the sweeper does once an hour (SQLite)
+    sweeper.refresh_planner_statistics()
     user, _created = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}
     )
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
+    return client
+
+
+def admin_failed_list(case: ScaleCase, size: int) -> None:
+    """The admin's failed-jobs list with `size` failed jobs: the median of five loads, and its SQL queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs_app.models import Job
+
+    add_failed_jobs(size - Job.objects.count())
+    client = admin_client()
     url = "/admin/jobs_app/failedjob/"
     client.get(url)  # warm caches: templates, the content types, the session
     for _ in range(5):
@@ -362,8 +372,7 @@ def add_grouped_failed_jobs(count: int, *, batch: int = 5000) -> list[str]:
     from django.utils import timezone
 
     from jobs_app.groups import hour_of
-    from jobs_app.models import FailureGroup, Job
-    from jobs_app.states import State
+    from jobs_app.models import FailureGroup
 
     now = timezone.now()
     fingerprints = [f"{index:016x}" for index in range(GROUPS)]
@@ -383,45 +392,20 @@ def add_grouped_failed_jobs(count: int, *, batch: int = 5000) -> list[str]:
         ],
         ignore_conflicts=True,
     )
-    for start in range(0, count, batch):
-        Job.objects.bulk_create(
-            Job(
-                handler="bench.noop",
-                queue="default",
-                args=[n],
-                state=State.FAILED,
-                attempts=3,
-                created_at=now,
-                failed_at=now - timedelta(seconds=n % 3600),
-                finished_at=now,
-                error_type="Upstream",
-                error_message=f"upstream {n % GROUPS} returned 502",
-                fingerprint=fingerprints[n % GROUPS],
-            )
-            for n in range(start, min(count, start + batch))
-        )
+    add_failed_jobs(count, batch=batch, fingerprints=fingerprints)
     return fingerprints
 
 
 def admin_failure_groups(case: ScaleCase, size: int) -> None:
     """The failure-groups list and one group's page with `size` failed jobs over 1,000 groups: the median of
     five loads of both, and their SQL queries together."""
-    from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from jobs_app import sweeper, transport
     from jobs_app.models import Job
 
     fingerprints = add_grouped_failed_jobs(size - Job.objects.count())
-    transport.connection("default").flushdb()
-    sweeper.refresh_planner_statistics()
-    user, _created = get_user_model().objects.get_or_create(
-        username="bench", defaults={"is_staff": True, "is_superuser": True}
-    )
-    client = Client(HTTP_HOST="localhost")
-    client.force_login(user)
+    client = admin_client()
     urls = ["/admin/jobs_app/failuregroup/", f"/admin/jobs_app/failuregroup/{fingerprints[0]}/change/"]
 
     def load() -> None:

@@ -56,12 +56,8 @@ def note_failure(cause: Fingerprint, *, job_id: uuid.UUID, error_fields: dict[st
     if group is None:
         try:
             with transaction.atomic():
-                FailureGroup.objects.create(
-                    fingerprint=cause.value,
-                    handler=cause.handler[:200],
-                    error_type=cause.error_type[:300],
-                    message=cause.message,
-                    frame=cause.frame[:300],
+                _create(
+                    cause,
                     first_seen=at,
                     last_seen=at,
                     occurrences=1,
@@ -84,6 +80,17 @@ def note_failure(cause: Fingerprint, *, job_id: uuid.UUID, error_fields: dict[st
             setattr(group, name, value)
         changed += ["sample_job_id", "sample_message", "sample_traceback"]
     group.save(update_fields=changed)
+
+
+def _create(cause: Fingerprint, **fields) -> FailureGroup:
+    return FailureGroup.objects.create(
+        fingerprint=cause.value,
+        handler=cause.handler[:200],
+        error_type=cause.error_type[:300],
+        message=cause.message,
+        frame=cause.frame[:300],
+        **fields,
+    )
 
 
 def _sample(job_id: uuid.UUID, error_fields: dict[str, str]) -> dict:
@@ -171,18 +178,12 @@ def _add_backfilled(cause: Fingerprint, jobs: list[tuple]) -> None:
     if group is None:
         pk, _failed_at, message, traceback = jobs[-1]
         now = timezone.now()
-        FailureGroup.objects.create(
-            fingerprint=cause.value,
-            handler=cause.handler[:200],
-            error_type=cause.error_type[:300],
-            message=cause.message,
-            frame=cause.frame[:300],
+        _create(
+            cause,
             first_seen=first or now,
             last_seen=last or now,
             occurrences=len(jobs),
-            sample_job_id=pk,
-            sample_message=message,
-            sample_traceback=traceback,
+            **_sample(pk, {"error_message": message, "traceback": traceback}),
         )
         return
     group.occurrences += len(jobs)

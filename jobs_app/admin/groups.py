@@ -22,6 +22,7 @@ from ..models import FailureGroup
 from . import audit, display
 from .chart import sparkline
 from .filters import HandlerFilter
+from .records import ReadOnlyRecordsAdmin
 
 STATUS_COLOURS = {
     FailureGroup.Status.OPEN: "#b00020",
@@ -65,7 +66,7 @@ class GroupChangeList(ChangeList):
 
 
 @admin.register(FailureGroup)
-class FailureGroupAdmin(admin.ModelAdmin):
+class FailureGroupAdmin(ReadOnlyRecordsAdmin):
     list_display = (
         "short_fingerprint",
         "status_badge",
@@ -162,22 +163,7 @@ class FailureGroupAdmin(admin.ModelAdmin):
     def sample_traceback_display(self, group: FailureGroup):
         return display.preformatted(group.sample_traceback)
 
-    # A read-only record: groups change through their actions.
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_retry_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("jobs_app.retry_job")
-
-    def has_dead_letter_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("jobs_app.dead_letter_job")
+    # A read-only record (see ReadOnlyRecordsAdmin): groups change through their actions.
 
     def has_triage_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("jobs_app.change_failuregroup")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.contrib import admin, messages
-from django.contrib.admin.models import DELETION
+from django.contrib.admin.models import CHANGE, DELETION
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -26,9 +27,11 @@ from .dashboard import dashboard_view
 from .filters import ErrorTypeFilter, FailedStateFilter, FailureGroupFilter, HandlerFilter, QueueFilter
 from .groups import confirmation
 from .pagination import LargeTablePaginator
+from .records import ReadOnlyRecordsAdmin
 
 RETRY_MESSAGE = "Retried by hand from the admin."
 DEAD_MESSAGE = "Moved to dead by hand from the admin."
+DELETE_MESSAGE = "Deleted by hand from the admin."
 CANCEL_MESSAGE = "Cancelled by hand from the admin."
 
 
@@ -59,7 +62,7 @@ class JobAttemptInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyRecordsAdmin):
     list_display = (
         "short_id",
         "handler",
@@ -140,19 +143,7 @@ class JobAdmin(admin.ModelAdmin):
     def traceback_display(self, job: Job):
         return display.preformatted(job.traceback)
 
-    # Read-only records: jobs change through the engine's services only.
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_retry_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("jobs_app.retry_job")
+    # Read-only records (see ReadOnlyRecordsAdmin): jobs change through the engine's services only.
 
     def has_cancel_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("jobs_app.cancel_job")
@@ -314,65 +305,68 @@ class FailedJobAdmin(JobAdmin):
         url = reverse("admin:jobs_app_failuregroup_change", args=[job.fingerprint])
         return format_html('<a href="{}" class="jobs-failure-group">{}</a>', url, job.fingerprint)
 
-    def has_dead_letter_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("jobs_app.dead_letter_job")
-
     def has_purge_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("jobs_app.delete_job")
 
     @admin.action(description=_("Move selected jobs to dead now"), permissions=["dead_letter"])
     def move_to_dead_selected(self, request: HttpRequest, queryset: QuerySet[Job]):
-        failed = queryset.filter(state=State.FAILED)
-        if request.POST.get("post") != "yes":
-            count = failed.count()
-            return confirmation(
-                self,
-                request,
-                queryset,
-                title=_("Move jobs to dead"),
-                question=ngettext(
-                    "Move %(count)d failed job to dead now? The sweeper will not retry it any more.",
-                    "Move %(count)d failed jobs to dead now? The sweeper will not retry them any more.",
-                    count,
-                )
-                % {"count": count},
-            )
-        targets = audit.targets(failed)
-        moved = group_actions.move_to_dead(failed)
-        if moved:
-            audit.log(request.user.pk, targets, DEAD_MESSAGE)
-        self.message_user(
+        return self._act_after_confirming(
             request,
-            ngettext("Moved %(count)d job to dead.", "Moved %(count)d jobs to dead.", moved) % {"count": moved},
-            messages.SUCCESS if moved else messages.WARNING,
+            queryset,
+            queryset.filter(state=State.FAILED),
+            title=_("Move jobs to dead"),
+            question=lambda count: ngettext(
+                "Move %(count)d failed job to dead now? The sweeper will not retry it any more.",
+                "Move %(count)d failed jobs to dead now? The sweeper will not retry them any more.",
+                count,
+            ),
+            act=group_actions.move_to_dead,
+            done=lambda count: ngettext("Moved %(count)d job to dead.", "Moved %(count)d jobs to dead.", count),
+            log_message=DEAD_MESSAGE,
         )
-        return None
 
     @admin.action(description=_("Delete selected jobs (dead ones only)"), permissions=["purge"])
     def delete_terminal_selected(self, request: HttpRequest, queryset: QuerySet[Job]):
-        finished = queryset.filter(state__in=TERMINAL)
-        count = finished.count()
-        if request.POST.get("post") != "yes":
-            return confirmation(
-                self,
-                request,
-                queryset,
-                title=_("Delete jobs"),
-                question=ngettext(
-                    "Delete %(count)d dead job and its attempts? Failed jobs that may still be retried are kept.",
-                    "Delete %(count)d dead jobs and their attempts? Failed jobs that may still be retried are kept.",
-                    count,
-                )
-                % {"count": count},
-            )
-        targets = audit.targets(finished)
-        deleted = group_actions.delete_terminal(finished)
-        # A deleted job's log entries stay in the admin log, which is where an audit belongs.
-        audit.log(request.user.pk, targets, "Deleted by hand from the admin.", flag=DELETION)
-        self.message_user(
+        return self._act_after_confirming(
             request,
-            ngettext("Deleted %(count)d job.", "Deleted %(count)d jobs.", deleted) % {"count": deleted},
-            messages.SUCCESS if deleted else messages.WARNING,
+            queryset,
+            queryset.filter(state__in=TERMINAL),
+            title=_("Delete jobs"),
+            question=lambda count: ngettext(
+                "Delete %(count)d dead job and its attempts? Failed jobs that may still be retried are kept.",
+                "Delete %(count)d dead jobs and their attempts? Failed jobs that may still be retried are kept.",
+                count,
+            ),
+            act=group_actions.delete_terminal,
+            done=lambda count: ngettext("Deleted %(count)d job.", "Deleted %(count)d jobs.", count),
+            # A deleted job's entries stay in the admin log, which is where an audit belongs.
+            log_message=DELETE_MESSAGE,
+            flag=DELETION,
+        )
+
+    def _act_after_confirming(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Job],
+        jobs: QuerySet[Job],
+        *,
+        title: str,
+        question: Callable[[int], str],
+        act: Callable[[QuerySet[Job]], int],
+        done: Callable[[int], str],
+        log_message: str,
+        flag: int = CHANGE,
+    ) -> HttpResponse | None:
+        """A confirmation page saying how many of `jobs` the action touches; on its POST, `act`, log, report."""
+        if request.POST.get("post") != "yes":
+            count = jobs.count()
+            return confirmation(self, request, queryset, title=title, question=question(count) % {"count": count})
+        targets = audit.targets(jobs)
+        changed = act(jobs)
+        if changed:
+            audit.log(request.user.pk, targets, log_message, flag=flag)
+        self.message_user(
+            request, done(changed) % {"count": changed}, messages.SUCCESS if changed else messages.WARNING
         )
         return None
 

@@ -30,6 +30,20 @@ pytestmark = [
 ]
 
 
+def logged_in(playwright, live_server):
+    """Chromium, and a page logged in to the admin as `ops`."""
+    from playwright.sync_api import expect
+
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "ops-password")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    return browser, page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_retry_two_failed_jobs_from_the_failed_list(live_server, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
@@ -42,13 +56,7 @@ def test_retry_two_failed_jobs_from_the_failed_list(live_server, monkeypatch):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-        page.fill("#id_username", "ops")
-        page.fill("#id_password", "ops-password")
-        page.click("input[type=submit]")
-        expect(page.locator("#site-name")).to_be_visible()
+        browser, page = logged_in(playwright, live_server)
 
         page.goto(f"{live_server.url}/admin/jobs_app/failedjob/")
         expect(page.locator("#result_list tbody tr")).to_have_count(5)
@@ -87,13 +95,7 @@ def test_retry_a_failure_group_at_a_rate_from_the_groups_list(live_server, monke
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-        page.fill("#id_username", "ops")
-        page.fill("#id_password", "ops-password")
-        page.click("input[type=submit]")
-        expect(page.locator("#site-name")).to_be_visible()
+        browser, page = logged_in(playwright, live_server)
 
         page.goto(f"{live_server.url}/admin/jobs_app/failuregroup/")
         expect(page.locator("#result_list tbody tr")).to_have_count(2)
