@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_POST
 
 from .. import group_actions
 from ..conf import app_settings
@@ -30,6 +34,8 @@ STATUS_COLOURS = {
     FailureGroup.Status.MUTED: "#6c757d",
 }
 CONFIRMATION_TEMPLATE = "admin/jobs_app/confirm_action.html"
+GROUP_ACTION = "jobs_app_failuregroup_action"
+PAGE_ACTIONS = ("retry_groups", "move_groups_to_dead", "resolve_groups", "mute_groups", "unmute_groups")
 
 
 def log_groups(request: HttpRequest, groups: QuerySet[FailureGroup], message: str) -> None:
@@ -47,7 +53,7 @@ def confirmation(
         "subtitle": None,
         "opts": model_admin.opts,
         "question": question,
-        "action": request.POST["action"],
+        "action": request.POST.get("action", ""),
         "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
         "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -106,8 +112,43 @@ class FailureGroupAdmin(ReadOnlyRecordsAdmin):
     )
     readonly_fields = fields
 
+    change_form_template = "admin/jobs_app/failuregroup/change_form.html"
+
     def get_changelist(self, request, **kwargs):
         return GroupChangeList
+
+    # A group's page has the actions as buttons: each posts to a URL of its own and comes back.
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/act/<str:action>/", wrap(require_POST(self.group_action_view)), name=GROUP_ACTION),
+            *super().get_urls(),
+        ]
+
+    def group_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """POST only (CSRF-checked by `admin_view`): one of the list's actions, on this one group."""
+        if action not in PAGE_ACTIONS:
+            raise Http404(f"No action {action!r}")
+        group = self.get_object(request, unquote(object_id))
+        if group is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        method = getattr(self, action)
+        if not all(getattr(self, f"has_{name}_permission")(request) for name in method.allowed_permissions):
+            raise PermissionDenied
+        response = method(request, FailureGroup.objects.filter(pk=group.pk))
+        return response or redirect("admin:jobs_app_failuregroup_change", group.pk)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["group_actions"] = [
+                (reverse(f"admin:{GROUP_ACTION}", args=[obj.pk, name]), getattr(self, name).short_description)
+                for name in PAGE_ACTIONS
+                if all(
+                    getattr(self, f"has_{perm}_permission")(request) for perm in getattr(self, name).allowed_permissions
+                )
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # Columns and fields
 

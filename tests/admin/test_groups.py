@@ -175,3 +175,30 @@ def test_bulk_move_and_delete_need_their_permissions(operator_client, upstream):
     response = operator_client.get("/admin/jobs_app/failedjob/")
     offered = [value for value, _label in response.context["action_form"].fields["action"].choices]
     assert "move_to_dead_selected" not in offered and "delete_terminal_selected" not in offered
+
+
+def test_a_groups_page_has_the_actions_as_buttons(client, triager, upstream, redis):
+    client.force_login(triager)
+    page = reverse("admin:jobs_app_failuregroup_change", args=[upstream.pk])
+    html = client.get(page).content.decode()
+    for action in ("retry_groups", "move_groups_to_dead", "resolve_groups", "mute_groups", "unmute_groups"):
+        assert f"/act/{action}/" in html
+    retry = reverse("admin:jobs_app_failuregroup_action", args=[upstream.pk, "retry_groups"])
+    assert 'name="rate"' in client.post(retry).content.decode()  # asks for the rate first
+    done = client.post(retry, {"post": "yes", "rate": "5"}, follow=True)
+    assert done.redirect_chain[-1][0] == page
+    assert messages_of(done)[0].startswith("Scheduled 4 jobs at 5 jobs a second")
+    resolve = reverse("admin:jobs_app_failuregroup_action", args=[upstream.pk, "resolve_groups"])
+    client.post(resolve)
+    assert FailureGroup.objects.get(pk=upstream.pk).status == "resolved"
+    assert client.get(resolve).status_code == 405
+
+
+def test_a_groups_page_offers_only_the_allowed_buttons(client, upstream):
+    client.force_login(staff_with("view_failuregroup"))
+    page = reverse("admin:jobs_app_failuregroup_change", args=[upstream.pk])
+    assert "/act/" not in client.get(page).content.decode()
+    resolve = reverse("admin:jobs_app_failuregroup_action", args=[upstream.pk, "resolve_groups"])
+    assert client.post(resolve).status_code == 403
+    assert client.post(reverse("admin:jobs_app_failuregroup_action", args=[upstream.pk, "nope"])).status_code == 404
+    assert FailureGroup.objects.get(pk=upstream.pk).status == "open"
