@@ -71,10 +71,11 @@ def note_failure(cause: Fingerprint, *, job_id: uuid.UUID, error_fields: dict[st
     group.occurrences += 1
     group.last_seen = max(group.last_seen, at)
     group.hourly = _counted(group.hourly, hour_of(at), 1)
-    if group.status == FailureGroup.Status.RESOLVED:
+    reopened = group.status == FailureGroup.Status.RESOLVED
+    if reopened:
         group.status, group.regressed = FailureGroup.Status.OPEN, True
         changed += ["status", "regressed"]
-    if group.regressed or group.sample_job_id is None:
+    if reopened or group.sample_job_id is None:
         # A regression's sample is the failure that reopened it.
         for name, value in _sample(job_id, error_fields).items():
             setattr(group, name, value)

@@ -101,3 +101,16 @@ def test_a_muted_group_is_not_auto_retried_and_left_out_of_the_dead_job_alert(re
 
     group_actions.set_status([muted.pk], FailureGroup.Status.OPEN)  # unmute
     assert sweep().retried == 2
+
+
+def test_the_sample_of_a_regressed_group_is_the_failure_that_reopened_it_not_each_later_one(run_worker):
+    handlers.permanent.enqueue()
+    run_worker()
+    group = FailureGroup.objects.get()
+    group_actions.set_status([group.pk], FailureGroup.Status.RESOLVED)
+    reopening = handlers.permanent.enqueue()
+    run_worker()
+    handlers.permanent.enqueue()
+    run_worker()
+    group.refresh_from_db()
+    assert (group.occurrences, group.regressed, group.sample_job_id) == (3, True, reopening.pk)
