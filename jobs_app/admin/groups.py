@@ -112,6 +112,7 @@ class FailureGroupAdmin(ReadOnlyRecordsAdmin):
     )
     readonly_fields = fields
 
+    change_list_template = "admin/jobs_app/change_list.html"
     change_form_template = "admin/jobs_app/failuregroup/change_form.html"
 
     def get_changelist(self, request, **kwargs):

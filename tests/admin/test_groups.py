@@ -202,3 +202,8 @@ def test_a_groups_page_offers_only_the_allowed_buttons(client, upstream):
     assert client.post(resolve).status_code == 403
     assert client.post(reverse("admin:jobs_app_failuregroup_action", args=[upstream.pk, "nope"])).status_code == 404
     assert FailureGroup.objects.get(pk=upstream.pk).status == "open"
+
+
+def test_the_lists_link_to_each_other(admin_client, upstream):
+    assert "/admin/jobs_app/failuregroup/" in admin_client.get("/admin/jobs_app/failedjob/").content.decode()
+    assert "/admin/jobs_app/failedjob/" in admin_client.get(LIST).content.decode()
