@@ -33,7 +33,7 @@ STATUS_COLOURS = {
     FailureGroup.Status.RESOLVED: "#2e7d32",
     FailureGroup.Status.MUTED: "#6c757d",
 }
-CONFIRMATION_TEMPLATE = "admin/jobs_app/confirm_action.html"
+CONFIRMATION_TEMPLATE = "admin/jobs_app/confirm_count.html"
 GROUP_ACTION = "jobs_app_failuregroup_action"
 PAGE_ACTIONS = ("retry_groups", "move_groups_to_dead", "resolve_groups", "mute_groups", "unmute_groups")
 
