@@ -155,3 +155,51 @@ def test_backfill_fingerprints_older_failures_once():
     assert groups.job_counts([upstream.pk]) == {upstream.pk: 2}
     assert FailureGroup.objects.count() == 2
     assert not Job.objects.filter(state__in=["failed", "dead"], fingerprint="").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retrying_from_the_admin_and_the_api_at_once_re_runs_each_job_once(redis):
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    from jobs_app.api.tokens import issue_token
+
+    group = FailureGroupFactory()
+    jobs = JobFactory.create_batch(40, failed=True, fingerprint=group.pk)
+    user = User.objects.create_user("ops", password="pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_failuregroup", "retry_job"], content_type__app_label="jobs_app")
+    )
+    admin = Client()
+    admin.force_login(user)
+    api = Client(headers={"Authorization": f"Bearer {issue_token(user, name='race')[1]}"})
+    barrier = threading.Barrier(2)
+    answers, errors = {}, []
+
+    def from_admin():
+        barrier.wait(timeout=30)
+        body = {"action": "retry_groups", "_selected_action": [group.pk], "index": "0", "post": "yes", "rate": "1"}
+        return admin.post("/admin/jobs_app/failuregroup/", body).status_code
+
+    def from_api():
+        barrier.wait(timeout=30)
+        return api.post(f"/api/jobs/failure-groups/{group.pk}/retry", '{"rate": 1}', content_type="application/json")
+
+    def run(name, action):
+        try:
+            answers[name] = action()
+        except Exception as error:  # reported below, not lost in the thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in (("admin", from_admin), ("api", from_api))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert answers["admin"] == 302
+    assert answers["api"].status_code in (202, 400)  # 400: the admin had taken every job first
+    assert set(Job.objects.filter(pk__in=[job.pk for job in jobs]).values_list("cycle", flat=True)) == {2}
+    assert Job.objects.filter(pk__in=[job.pk for job in jobs], state=Job.State.SCHEDULED).count() == 40
