@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import services
 from .conf import app_settings
 from .groups import jobs_of
-from .models import FailureGroup, Job
+from .models import FailureGroup, Job, JobQuerySet
 from .states import TERMINAL, State
 
 BATCH_SIZE = 1000
@@ -60,7 +59,7 @@ def retry(fingerprints: Sequence[str], *, rate: float | None = None, now: dateti
     return GroupRetry(retried=result.retried, rate=rate, last_run_at=result.last_run_at)
 
 
-def move_to_dead(jobs: QuerySet[Job]) -> int:
+def move_to_dead(jobs: JobQuerySet) -> int:
     """Move the `failed` ones of `jobs` to `dead` now (no more auto-retries), in batches; returns how many."""
     failed = jobs.filter(state=State.FAILED)
     moved = 0
@@ -75,7 +74,7 @@ def move_groups_to_dead(fingerprints: Sequence[str]) -> int:
     return move_to_dead(jobs_of(fingerprints))
 
 
-def delete_terminal(jobs: QuerySet[Job]) -> int:
+def delete_terminal(jobs: JobQuerySet) -> int:
     """Delete those of `jobs` that are finished for good (succeeded, dead, cancelled), with their attempts."""
     finished = jobs.filter(state__in=TERMINAL)
     deleted = 0

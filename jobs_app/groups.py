@@ -14,11 +14,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import Count
 from django.utils import timezone
 
 from .fingerprint import Fingerprint, dotted_name, error_type_from_traceback, fingerprint, project_frame
-from .models import FailureGroup, Job
+from .models import FailureGroup, Job, JobQuerySet
 from .states import FAILURES
 
 # The sparkline's span: the hourly counts kept on the group row.
@@ -115,7 +115,7 @@ def sparkline_counts(group: FailureGroup, *, now: datetime) -> list[int]:
     return [int(group.hourly.get(str(hour), 0)) for hour in range(latest - SPARK_HOURS + 1, latest + 1)]
 
 
-def jobs_of(fingerprints: Iterable[str]) -> QuerySet[Job]:
+def jobs_of(fingerprints: Iterable[str]) -> JobQuerySet:
     """The jobs of these groups now failed or dead (through the `jobs_fingerprint_state` index)."""
     return Job.objects.filter(fingerprint__in=list(fingerprints), state__in=FAILURES)
 
@@ -173,21 +173,18 @@ def backfill(*, batch_size: int = BACKFILL_BATCH_SIZE) -> int:
 
 
 def _add_backfilled(cause: Fingerprint, jobs: list[tuple]) -> None:
-    seen = [failed_at for _pk, failed_at, _message, _traceback in jobs if failed_at is not None]
-    first, last = (min(seen), max(seen)) if seen else (None, None)
+    seen = [failed_at for _pk, failed_at, _message, _traceback in jobs if failed_at is not None] or [timezone.now()]
     group = FailureGroup.objects.select_for_update().filter(pk=cause.value).first()
     if group is None:
         pk, _failed_at, message, traceback = jobs[-1]
-        now = timezone.now()
         _create(
             cause,
-            first_seen=first or now,
-            last_seen=last or now,
+            first_seen=min(seen),
+            last_seen=max(seen),
             occurrences=len(jobs),
             **_sample(pk, {"error_message": message, "traceback": traceback}),
         )
         return
     group.occurrences += len(jobs)
-    if first is not None:
-        group.first_seen, group.last_seen = min(group.first_seen, first), max(group.last_seen, last)
+    group.first_seen, group.last_seen = min(group.first_seen, *seen), max(group.last_seen, *seen)
     group.save(update_fields=["occurrences", "first_seen", "last_seen"])

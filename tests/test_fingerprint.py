@@ -168,13 +168,3 @@ def test_the_dotted_type_of_an_older_row_is_read_from_its_traceback():
     assert error_type_from_traceback(TRACEBACK, "ConnectionError") == "requests.exceptions.ConnectionError"
     assert error_type_from_traceback("", "RuntimeError") == "RuntimeError"
     assert error_type_from_traceback("Traceback...\nKeyError: 'x'\n", "KeyError") == "KeyError"
-
-
-def test_the_examples_in_the_docs_run():
-    from pathlib import Path
-
-    page = (Path(__file__).resolve().parent.parent / "docs" / "failure-groups.md").read_text()
-    blocks = [block.split("```", 1)[0] for block in page.split("```python\n")[1:]]
-    assert blocks
-    for block in blocks:
-        exec(compile(block, "docs/failure-groups.md", "exec"), {})

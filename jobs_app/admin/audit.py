@@ -19,9 +19,19 @@ def targets(queryset: QuerySet[Job]) -> list[tuple[str, str]]:
 
 
 def log(
-    user_id: int, jobs: Iterable[tuple[str, str]], message: str, *, model: type[Model] = Job, flag: int = CHANGE
+    user_id: int | None,
+    jobs: Iterable[tuple[str, str]],
+    message: str,
+    *,
+    model: type[Model] = Job,
+    flag: int = CHANGE,
 ) -> None:
-    """One `LogEntry` per object (a job, unless `model` says otherwise), written with bulk INSERTs."""
+    """One `LogEntry` per object (a job, unless `model` says otherwise), written with bulk INSERTs.
+
+    `user_id` is `request.user.pk`; an anonymous user (None) never reaches the admin, and is not logged.
+    """
+    if user_id is None:
+        return
     content_type = ContentType.objects.get_for_model(model)
     LogEntry.objects.bulk_create(
         (

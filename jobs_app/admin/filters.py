@@ -36,8 +36,9 @@ class HandlerFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         names = sorted(all_handlers())
-        if self.value() and self.value() not in names:
-            names.append(self.value())
+        chosen = self.value()
+        if chosen and chosen not in names:
+            names.append(chosen)
         return [(name, name) for name in names]
 
     def queryset(self, request, queryset):
@@ -87,8 +88,9 @@ class FailureGroupFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         latest = FailureGroup.objects.order_by("-last_seen").values_list("pk", "error_type", "message")
         choices = [(pk, f"{pk} {error_type}: {message}"[:80]) for pk, error_type, message in latest[:GROUP_CHOICES]]
-        if self.value() and self.value() not in {pk for pk, _label in choices}:
-            choices.append((self.value(), self.value()))
+        value = self.value()
+        if value and value not in {pk for pk, _label in choices}:
+            choices.append((value, value))
         return choices
 
     def queryset(self, request, queryset):

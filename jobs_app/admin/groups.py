@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -13,6 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
@@ -28,7 +32,7 @@ from .chart import sparkline
 from .filters import HandlerFilter
 from .records import ReadOnlyRecordsAdmin
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     FailureGroup.Status.OPEN: "#b00020",
     FailureGroup.Status.RESOLVED: "#2e7d32",
     FailureGroup.Status.MUTED: "#6c757d",
@@ -44,7 +48,13 @@ def log_groups(request: HttpRequest, groups: QuerySet[FailureGroup], message: st
 
 
 def confirmation(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, *, title: str, question: str, **extra
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    title: str | Promise,
+    question: str,
+    **extra: Any,
 ) -> TemplateResponse:
     """The page an action shows before it acts: what it will do to how many, and a button that posts it again."""
     context = {
@@ -54,9 +64,9 @@ def confirmation(
         "opts": model_admin.opts,
         "question": question,
         "action": request.POST.get("action", ""),
-        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+        "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
         "select_across": request.POST.get("select_across", "0"),
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         **extra,
     }
     return TemplateResponse(request, CONFIRMATION_TEMPLATE, context)
@@ -133,7 +143,7 @@ class FailureGroupAdmin(ReadOnlyRecordsAdmin):
             raise Http404(f"No action {action!r}")
         group = self.get_object(request, unquote(object_id))
         if group is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
         method = getattr(self, action)
         if not all(getattr(self, f"has_{name}_permission")(request) for name in method.allowed_permissions):
             raise PermissionDenied

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, DELETION
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from .. import group_actions, services
-from ..models import FailedJob, Job, JobAttempt
+from ..models import FailedJob, Job, JobAttempt, JobQuerySet
 from ..states import RETRYABLE, TERMINAL, State
 from . import audit, display
 from .breakers import breaker_view
@@ -75,10 +76,16 @@ class JobAdmin(ReadOnlyRecordsAdmin):
         "created_at",
     )
     list_display_links = ("short_id",)
-    list_filter = ("state", QueueFilter, HandlerFilter, ErrorTypeFilter, ("failed_at", admin.DateFieldListFilter))
+    list_filter: ClassVar[tuple[Any, ...]] = (
+        "state",
+        QueueFilter,
+        HandlerFilter,
+        ErrorTypeFilter,
+        ("failed_at", admin.DateFieldListFilter),
+    )
     search_fields = ("handler", "error_message")
     search_help_text = _("A job id (or its first 8 characters), a handler name, or words of the error message.")
-    actions = ("retry_selected", "cancel_selected")
+    actions: Sequence[str] | None = ("retry_selected", "cancel_selected")
     inlines = (JobAttemptInline,)
     list_per_page = 50
     show_full_result_count = False
@@ -99,7 +106,7 @@ class JobAdmin(ReadOnlyRecordsAdmin):
         ),
         (_("Delivery"), {"fields": ("needs_push",), "classes": ("collapse",)}),
     )
-    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     # Columns and fields
 
@@ -163,7 +170,7 @@ class JobAdmin(ReadOnlyRecordsAdmin):
     # Bulk actions: filter, call one service, report.
 
     @admin.action(description=_("Retry selected jobs"), permissions=["retry"])
-    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    def retry_selected(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         retryable = audit.targets(queryset.filter(state__in=RETRYABLE))
         result = services.rerun(queryset)
         if result.retried:
@@ -194,7 +201,7 @@ class JobAdmin(ReadOnlyRecordsAdmin):
         )
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    def cancel_selected(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         waiting = audit.targets(queryset.runnable())
         result = services.cancel(queryset)
         if result.cancelled:
@@ -250,7 +257,8 @@ class JobAdmin(ReadOnlyRecordsAdmin):
         """POST only (CSRF-checked by `admin_view`): re-run one job, then back to its page."""
         job = self.get_object(request, unquote(object_id))
         if job is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # Django's own "no such object" message and redirect: private, so django-stubs leave it out.
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
         if not (self.has_view_permission(request, job) and self.has_retry_permission(request, job)):
             raise PermissionDenied
         result = services.rerun(job)
@@ -288,15 +296,19 @@ class FailedJobAdmin(JobAdmin):
         FailureGroupFilter,
         ("failed_at", admin.DateFieldListFilter),
     )
-    list_display = (*JobAdmin.list_display[:7], "failure_group", *JobAdmin.list_display[7:])
     actions = ("retry_selected", "move_to_dead_selected", "delete_terminal_selected")
     ordering = ("-failed_at",)
     # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
     date_hierarchy = "failed_at"
 
-    def get_queryset(self, request):
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns: list[Any] = list(super().get_list_display(request))
+        columns.insert(columns.index("last_error") + 1, "failure_group")
+        return columns
+
+    def get_queryset(self, request: HttpRequest) -> JobQuerySet:
         # Read through the (state, -failed_at) index.
-        return super().get_queryset(request).failed()
+        return cast(JobQuerySet, super().get_queryset(request)).failed()  # FailedJob's manager makes them
 
     @admin.display(description=_("failure group"), ordering="fingerprint")
     def failure_group(self, job: Job):
@@ -309,7 +321,7 @@ class FailedJobAdmin(JobAdmin):
         return request.user.has_perm("jobs_app.delete_job")
 
     @admin.action(description=_("Move selected jobs to dead now"), permissions=["dead_letter"])
-    def move_to_dead_selected(self, request: HttpRequest, queryset: QuerySet[Job]):
+    def move_to_dead_selected(self, request: HttpRequest, queryset: JobQuerySet):
         return self._act_after_confirming(
             request,
             queryset,
@@ -326,7 +338,7 @@ class FailedJobAdmin(JobAdmin):
         )
 
     @admin.action(description=_("Delete selected jobs (dead ones only)"), permissions=["purge"])
-    def delete_terminal_selected(self, request: HttpRequest, queryset: QuerySet[Job]):
+    def delete_terminal_selected(self, request: HttpRequest, queryset: JobQuerySet):
         return self._act_after_confirming(
             request,
             queryset,
@@ -347,12 +359,12 @@ class FailedJobAdmin(JobAdmin):
     def _act_after_confirming(
         self,
         request: HttpRequest,
-        queryset: QuerySet[Job],
-        jobs: QuerySet[Job],
+        queryset: JobQuerySet,
+        jobs: JobQuerySet,
         *,
-        title: str,
+        title: str | Promise,
         question: Callable[[int], str],
-        act: Callable[[QuerySet[Job]], int],
+        act: Callable[[JobQuerySet], int],
         done: Callable[[int], str],
         log_message: str,
         flag: int = CHANGE,

@@ -1,4 +1,4 @@
-"""`manage.py retry_failed`: the sweeper. See the README, "The sweeper"."""
+"""`manage.py retry_failed`: the sweeper. See docs/sweeper.md."""
 
 from __future__ import annotations
 
@@ -82,13 +82,13 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(f"--rate: {error}") from None
         result = group_actions.retry([options["group"]], rate=rate)
+        last = result.last_run_at.isoformat() if result.last_run_at else None
         if options["json"]:
-            last = result.last_run_at.isoformat() if result.last_run_at else None
             self.stdout.write(json.dumps({"retried": result.retried, "rate": result.rate, "last_run_at": last}))
         elif result.retried:
             self.stdout.write(
                 f"Scheduled {result.retried} job(s) of group {options['group']} at {result.rate:g} a second; "
-                f"the last runs at {result.last_run_at.isoformat()}"
+                f"the last runs at {last}"
             )
         else:
             self.stdout.write(f"Nothing to retry: group {options['group']} has no failed or dead jobs")
