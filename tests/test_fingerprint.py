@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback as traceback_module
 
 from hypothesis import given
@@ -76,8 +77,8 @@ def test_a_different_handler_never_shares_a_fingerprint(message, error_type, han
 
 
 @given(st.text(max_size=300))
-def test_masking_never_fails_and_is_stable(message):
-    assert mask(mask(message)) == mask(message)
+def test_masking_never_fails_and_leaves_no_number(message):
+    assert re.search(r"\d", mask(message)) is None
 
 
 def test_what_is_masked():
