@@ -56,7 +56,8 @@ def retry(fingerprints: Sequence[str], *, rate: float | None = None, now: dateti
     rate = retry_rate(rate)
     spread = services.Spread(start=now or timezone.now(), rate=rate)
     result = services.rerun(jobs_of(fingerprints), spread=spread)
-    return GroupRetry(retried=result.retried, rate=rate, last_run_at=result.last_run_at)
+    last_run_at = spread.at(result.retried - 1) if result.retried else None
+    return GroupRetry(retried=result.retried, rate=rate, last_run_at=last_run_at)
 
 
 def move_to_dead(jobs: JobQuerySet) -> int:

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .fingerprint import Fingerprint, dotted_name, error_type_from_traceback, fingerprint, project_frame
 from .models import FailureGroup, Job, JobQuerySet
-from .states import FAILURES
+from .states import FAILED_OR_DEAD
 
 # The sparkline's span: the hourly counts kept on the group row.
 SPARK_HOURS = 48
@@ -117,7 +117,7 @@ def sparkline_counts(group: FailureGroup, *, now: datetime) -> list[int]:
 
 def jobs_of(fingerprints: Iterable[str]) -> JobQuerySet:
     """The jobs of these groups now failed or dead (through the `jobs_fingerprint_state` index)."""
-    return Job.objects.filter(fingerprint__in=list(fingerprints), state__in=FAILURES)
+    return Job.objects.filter(fingerprint__in=list(fingerprints), state__in=FAILED_OR_DEAD)
 
 
 def job_counts(fingerprints: Iterable[str]) -> dict[str, int]:
@@ -140,6 +140,12 @@ def muted_fingerprints() -> list[str]:
     return list(FailureGroup.objects.filter(status=FailureGroup.Status.MUTED).values_list("pk", flat=True))
 
 
+def without_muted(jobs: JobQuerySet) -> JobQuerySet:
+    """`jobs` less those of muted failure groups (no change, and no subquery, while none is muted)."""
+    muted = muted_fingerprints()
+    return jobs.exclude(fingerprint__in=muted) if muted else jobs
+
+
 def backfill(*, batch_size: int = BACKFILL_BATCH_SIZE) -> int:
     """Fingerprint failed and dead jobs recorded before failure groups existed; returns how many.
 
@@ -148,7 +154,7 @@ def backfill(*, batch_size: int = BACKFILL_BATCH_SIZE) -> int:
     counts grow by the jobs found. Safe to run again: fingerprinted jobs are skipped.
     """
     roots = project_roots()
-    todo = Job.objects.filter(state__in=FAILURES, fingerprint="")
+    todo = Job.objects.filter(state__in=FAILED_OR_DEAD, fingerprint="")
     done = 0
     last_pk = None
     while rows := todo.page_after(

@@ -10,9 +10,10 @@ from django.urls import reverse
 
 from jobs_app import groups
 from jobs_app.models import FailureGroup, Job
+from tests.conftest import staff_with
 from tests.factories import FailureGroupFactory, JobFactory
 
-from .conftest import messages_of, post_action, staff_with
+from .conftest import messages_of, post_action
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +40,7 @@ def other():
 @pytest.fixture
 def triager(db):
     return staff_with(
+        "triager",
         "view_failuregroup",
         "view_failedjob",
         "view_job",
@@ -122,7 +124,7 @@ def test_move_to_dead_resolve_mute_and_unmute(client, triager, upstream, other):
 
 
 def test_actions_need_their_permissions(client, upstream):
-    client.force_login(staff_with("view_failuregroup"))
+    client.force_login(staff_with("looker", "view_failuregroup"))
     assert client.get(LIST).context["action_form"] is None  # no action offered
     post_groups(client, "move_groups_to_dead", [upstream])
     post_groups(client, "retry_groups", [upstream], post="yes", rate="5")
@@ -195,7 +197,7 @@ def test_a_groups_page_has_the_actions_as_buttons(client, triager, upstream, red
 
 
 def test_a_groups_page_offers_only_the_allowed_buttons(client, upstream):
-    client.force_login(staff_with("view_failuregroup"))
+    client.force_login(staff_with("looker", "view_failuregroup"))
     page = reverse("admin:jobs_app_failuregroup_change", args=[upstream.pk])
     assert "/act/" not in client.get(page).content.decode()
     resolve = reverse("admin:jobs_app_failuregroup_action", args=[upstream.pk, "resolve_groups"])

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from django.contrib.auth.models import Permission
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -57,9 +58,15 @@ def wsgi_app():
 
 
 @pytest.fixture
-def jobs(redis):
+def jobs(redis, staff):
     """Some jobs of every kind, so that lists, metrics and retries have something to show, and a worker
-    alive for every queue, so that the health check answers 200 (its 503 is tested in test_metrics)."""
+    alive for every queue, so that the health check answers 200 (its 503 is tested in test_metrics).
+    The token's user may also act on failure groups, so that their actions answer more than 403."""
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["dead_letter_job", "change_failuregroup"], content_type__app_label="jobs_app"
+        )
+    )
     worker = Worker(
         [name for queue in stats.logical_queues() for name in transport.rq_queue_names(queue)], connection=redis
     )

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 
 from jobs_app.api.tokens import issue_token
@@ -16,6 +17,13 @@ from .conftest import API
 
 pytestmark = pytest.mark.django_db
 GROUPS = f"{API}/failure-groups"
+# Besides retry: move to dead, and resolve or mute.
+TRIAGE = ["dead_letter_job", "change_failuregroup"]
+
+
+@pytest.fixture(autouse=True)
+def _may_triage(staff):
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=TRIAGE, content_type__app_label="jobs_app"))
 
 
 @pytest.fixture

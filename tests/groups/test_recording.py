@@ -6,9 +6,10 @@ import pytest
 from django.core import mail
 from django.test import override_settings
 
-from jobs_app import group_actions, groups
+from jobs_app import group_actions, groups, services
 from jobs_app.models import FailureGroup, Job
-from jobs_app.sweeper import record_killed, sweep
+from jobs_app.exceptions import WorkerDied
+from jobs_app.sweeper import sweep
 from tests.factories import FailureGroupFactory, JobFactory
 from tests.testapp import handlers
 
@@ -80,7 +81,9 @@ def test_a_timeout_groups_like_any_error(run_worker):
 def test_a_killed_attempt_groups_like_any_error(redis):
     jobs = [JobFactory(state=Job.State.RUNNING, attempts=3, worker_name=f"host-{n}.{4000 + n}") for n in range(2)]
     for job in jobs:
-        assert record_killed(job)
+        # What the repair records for a worker that died (repair.py), through the one path for a failed attempt.
+        error = WorkerDied(f"worker {job.worker_name} died while running attempt {job.attempts}")
+        assert services.end_attempt(job, outcome="killed", error=error, give_up_on=()) is not None
     group = FailureGroup.objects.get()
     assert (group.error_type, group.frame, group.occurrences) == ("jobs_app.exceptions.WorkerDied", "", 2)
     assert group.message == "worker host-<n> died while running attempt <n>"
