@@ -7,8 +7,8 @@ from django.core import mail
 from django.test import override_settings
 
 from jobs_app import group_actions, groups, services
-from jobs_app.models import FailureGroup, Job
 from jobs_app.exceptions import WorkerDied
+from jobs_app.models import FailureGroup, Job
 from jobs_app.sweeper import sweep
 from tests.factories import FailureGroupFactory, JobFactory
 from tests.testapp import handlers
