@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .fingerprint import Fingerprint, dotted_name, error_type_from_traceback, fingerprint, project_frame
 from .models import FailureGroup, Job, JobQuerySet
+from .payload import safe_text
 from .states import FAILED_OR_DEAD
 
 # The sparkline's span: the hourly counts kept on the group row.
@@ -31,13 +32,14 @@ def project_roots() -> list[str]:
     return [str(getattr(settings, "BASE_DIR", None) or os.getcwd())]
 
 
-def fingerprint_of(job: Job, error: BaseException, traceback: str) -> Fingerprint:
-    """The cause of `error`, which ended an attempt of `job` (`traceback` as formatted; "" for a killed attempt)."""
+def fingerprint_of(job: Job, error: BaseException, error_fields: dict[str, str]) -> Fingerprint:
+    """The cause of `error`, which ended an attempt of `job`, from the attempt's `error_fields` as they are
+    stored (the message and traceback already made safe: `str(error)` itself may raise)."""
     return fingerprint(
         handler=job.handler,
-        error_type=dotted_name(type(error)),
-        message=str(error),
-        frame=project_frame(traceback, project_roots()),
+        error_type=safe_text(dotted_name(type(error))),
+        message=error_fields["error_message"],
+        frame=project_frame(error_fields["traceback"], project_roots()),
     )
 
 

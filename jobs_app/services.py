@@ -286,7 +286,7 @@ def end_attempt(
         "error_message": safe_text(error)[:_MAX_MESSAGE_LENGTH],
         "traceback": safe_text(traceback)[-_MAX_TRACEBACK_LENGTH:],
     }
-    cause = groups.fingerprint_of(job, error, error_fields["traceback"])
+    cause = groups.fingerprint_of(job, error, error_fields)
     error_fields["fingerprint"] = cause.value
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}

@@ -117,3 +117,17 @@ def test_the_sample_of_a_regressed_group_is_the_failure_that_reopened_it_not_eac
     run_worker()
     group.refresh_from_db()
     assert (group.occurrences, group.regressed, group.sample_job_id) == (3, True, reopening.pk)
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("cannot print me")
+
+
+def test_an_error_that_cannot_be_printed_or_stored_still_lands_in_a_group(redis):
+    jobs = [JobFactory(state=Job.State.RUNNING, attempts=3) for _ in range(3)]
+    errors = [Unprintable(), RuntimeError("bad \udcff byte \x00 in 42"), RuntimeError("bad \udcff byte \x00 in 7")]
+    for job, error in zip(jobs, errors, strict=True):
+        assert services.end_attempt(job, outcome="failed", error=error, give_up_on=()) is not None
+    messages = sorted(FailureGroup.objects.values_list("message", flat=True))
+    assert messages == ["<unprintable Unprintable object>", "bad \\udcff byte \\x<n> in <n>"]
