@@ -12,7 +12,7 @@ from jobs_app.checks import check_group_settings
 def test_a_rate_that_is_not_a_number_above_zero_is_an_error(rate):
     with override_settings(JOBS_APP={"GROUP_RETRY_RATE": rate}):
         [error] = check_group_settings()
-    assert error.id == "jobs_app.E301" and "GROUP_RETRY_RATE" in error.msg
+    assert error.id == "jobs_app.E311" and "GROUP_RETRY_RATE" in error.msg
 
 
 @pytest.mark.parametrize("rate", [0.5, 10, 250])
