@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from jobs_app import groups
 from jobs_app.api.groups import group_summary
+from jobs_app.management.options import POSITIVE_COUNT, TEXT
 from jobs_app.models import FailureGroup
 
 
@@ -19,14 +20,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--status", choices=FailureGroup.Status.values, help="Only groups in this status.")
-        parser.add_argument("--handler", help="Only groups of this handler.")
-        parser.add_argument("--limit", type=int, default=50, help="At most this many groups (50).")
+        parser.add_argument("--handler", type=TEXT, help="Only groups of this handler.")
+        parser.add_argument("--limit", type=POSITIVE_COUNT, default=50, help="At most this many groups (50).")
         parser.add_argument("--json", action="store_true", help="Print a JSON array instead of a table.")
         parser.add_argument("--backfill", action="store_true", help="Fingerprint older failed and dead jobs first.")
 
     def handle(self, *args, **options):
-        if options["limit"] < 1:
-            raise CommandError("--limit must be 1 or more")
         if options["backfill"]:
             done = groups.backfill()
             self.stderr.write(f"Fingerprinted {done} failed or dead job(s) recorded before failure groups.")

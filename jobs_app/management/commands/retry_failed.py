@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from jobs_app import group_actions, stats, sweeper
-from jobs_app.management.options import COUNT, POSITIVE_COUNT, SECONDS, TEXT
+from jobs_app.management.options import COUNT, POSITIVE_COUNT, RATE, SECONDS, TEXT
 from jobs_app.models import FailureGroup
 from jobs_app.registry import all_handlers
 
@@ -41,11 +41,11 @@ class Command(BaseCommand):
             help="Instead of a pass: re-run this failure group's jobs, and exit.",
         )
         parser.add_argument(
-            "--rate", type=TEXT, help="With --group: jobs a second (default JOBS_APP['GROUP_RETRY_RATE'])."
+            "--rate", type=RATE, help="With --group: jobs a second (default JOBS_APP['GROUP_RETRY_RATE'])."
         )
 
     def handle(self, *args, **options):
-        if options["group"] or options["rate"]:
+        if options["group"] or options["rate"] is not None:
             return self.retry_group(options)
         configured = stats.logical_queues()
         unknown = [queue for queue in options["queue"] if queue not in configured]
