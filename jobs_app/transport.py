@@ -96,11 +96,16 @@ class OutageRetry(Retry):
     when Redis answers again.
     """
 
-    def __init__(self, label: str, should_stop: Callable[[], bool] = lambda: False, *, cap: float = 5.0) -> None:
+    def __init__(
+        self, label: str | Callable[[], str], should_stop: Callable[[], bool] = lambda: False, *, cap: float = 5.0
+    ) -> None:
         super().__init__(ExponentialBackoff(cap=cap, base=0.25), -1, (RedisConnectionError, RedisTimeoutError))
         self.label = label
         self.should_stop = should_stop
         self.cap = cap
+
+    def describe(self) -> str:
+        return self.label() if callable(self.label) else self.label
 
     def __deepcopy__(self, memo: dict) -> OutageRetry:
         # redis-py deep-copies the policy into each connection; `should_stop` is shared, not copied.
@@ -115,14 +120,14 @@ class OutageRetry(Retry):
             nonlocal started
             if started is None:
                 started = time.monotonic()
-                logger.warning("%s: Redis cannot be reached (%s); waiting for it", self.label, error)
+                logger.warning("%s: Redis cannot be reached (%s); waiting for it", self.describe(), error)
             if self.should_stop():
                 raise error
             fail(error, *more)
 
         result = super().call_with_retry(do, failed, *args, **kwargs)
         if started is not None:
-            logger.warning("%s: Redis is back after %.1f s; carrying on", self.label, time.monotonic() - started)
+            logger.warning("%s: Redis is back after %.1f s; carrying on", self.describe(), time.monotonic() - started)
         return result
 
 

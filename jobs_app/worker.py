@@ -335,11 +335,17 @@ class _JobsAppWorkerMixin:
 class Scheduler(RQScheduler):
     """RQ's scheduler, on a connection that waits through outages, refusing planted jobs that fall due."""
 
+    def __init__(self, *args: Any, connection: Redis, **kwargs: Any) -> None:
+        super().__init__(*args, connection=connection, **kwargs)
+        # Rebuilt from the worker's connection itself (RQ rebuilds it from its pool's settings, which
+        # loses a Sentinel-managed pool); the scheduler runs in a forked process, so nothing is pickled.
+        self._source_connection = connection
+
     @property
     def connection(self) -> Redis:
         if self._connection is None:
             retry = transport.OutageRetry(lambda: f"Scheduler {self.name}", lambda: self._stop_requested)
-            self._connection = transport.waiting_connection(super().connection, retry)
+            self._connection = transport.waiting_connection(self._source_connection, retry)
         return self._connection
 
     def enqueue_scheduled_jobs(self) -> None:
