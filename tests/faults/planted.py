@@ -16,8 +16,8 @@ from jobs_app.worker import QUARANTINE_PREFIX
 
 # What is wrong with the planted job hash: field -> value written over a valid jobs_app RQ job.
 BREAKAGES = {
-    "forbidden function": {"data": zlib.compress(json.dumps(["os.system", None, ["true"], {}]).encode())},
     "forbidden failure callback": {"failure_callback_name": "os.abort"},
+    "forbidden function": {"data": zlib.compress(json.dumps(["os.system", None, ["true"], {}]).encode())},
     "forbidden success callback": {"success_callback_name": "os.abort"},
     "forbidden stopped callback": {"stopped_callback_name": "os.abort"},
     "data not JSON": {"data": b"\x80\x04not json"},
