@@ -37,6 +37,7 @@ from rq.registry import (
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from . import (
     runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
@@ -190,12 +191,21 @@ class _JobsAppWorkerMixin:
         if connection is not None:
             # A client of its own that waits through Redis outages (the one given may be shared with
             # code that must fail fast); a shutdown request ends the wait.
-            retry = transport.OutageRetry(lambda: f"Worker {self.name}", lambda: self._stop_requested)
+            retry = transport.OutageRetry(lambda: f"Worker {getattr(self, 'name', '')}", self._may_stop_waiting)
             connection = transport.waiting_connection(connection, retry)
         kwargs.update(connection=connection, job_class=job_class, serializer=JSONSerializer, queue_class=rq.Queue)
         super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
 
     _jobs_app_current_job: str | None = None
+
+    def _may_stop_waiting(self) -> bool:
+        """Whether to give up waiting for Redis: a shutdown was asked for and no job is in hand.
+
+        With a job in hand the wait goes on, so the job is recorded (a warm shutdown's promise);
+        a second signal, the cold shutdown, ends it anyway.
+        """
+        asked = getattr(self, "_shutdown_requested_date", None) is not None
+        return asked and getattr(self, "_state", None) != WorkerStatus.BUSY
 
     def set_current_job_id(self, job_id: str | None = None, pipeline: Any = None) -> None:
         self._jobs_app_current_job = job_id

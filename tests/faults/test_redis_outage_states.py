@@ -4,6 +4,7 @@ where it was, and every job ends once, recorded, with the worker still alive and
 The outage (`OUTAGE` seconds) outlasts redis-py's own retries (three, about 14 s at the most):
 shorter, and a worker without jobs_app's waiting connection could live through it by luck."""
 
+import signal
 import time
 
 import pytest
@@ -28,9 +29,9 @@ def runs_of(directory, job) -> int:
     return len(list(directory.glob(f"ran-{job.pk}-*")))
 
 
-def outage(fault_redis, processes, name: str) -> None:
-    """Redis down until the worker has met the outage, and then `OUTAGE` seconds; back with its data."""
-    wait_for(lambda: WAITING in processes.log(name), timeout=60, message="the worker to meet the outage")
+def outage(fault_redis) -> None:
+    """Redis stays down `OUTAGE` seconds (the worker meets it at once: it was let go as Redis stopped),
+    then comes back with its data."""
     time.sleep(OUTAGE)
     fault_redis.start()
 
@@ -73,7 +74,7 @@ def test_a_worker_waits_through_a_redis_outage_at_each_point_of_a_job_and_carrie
         wait_for(lambda: (tmp_path / f"paused-{pause_at}").exists(), message=f"the worker to pause at {pause_at}")
         fault_redis.stop(keep_data=True)
         (tmp_path / f"go-{pause_at}").touch()
-    outage(fault_redis, processes, name)
+    outage(fault_redis)
 
     if job is not None:
         wait_for(lambda: state_of(job) == Job.State.SUCCEEDED, timeout=90, message="the job in hand to succeed")
@@ -86,4 +87,16 @@ def test_a_worker_waits_through_a_redis_outage_at_each_point_of_a_job_and_carrie
     wait_for(lambda: state_of(after) == Job.State.SUCCEEDED, timeout=60, message="a new job to run")
     assert worker.poll() is None, processes.log(name)[-3000:]
     assert runs_of(tmp_path, after) == 1
+    assert WAITING in processes.log(name)  # it did meet the outage, and waited
     assert_consistent()
+
+
+def test_sigterm_during_an_outage_stops_an_idle_worker_cleanly(fault_redis, processes):
+    """Waiting for Redis does not make a worker deaf: a supervisor can still stop it."""
+    worker = processes.worker("faults-outage-stop")
+    wait_for(lambda: "faults-outage-stop" in current_jobs(), message="the worker to register")
+    fault_redis.stop(keep_data=True)
+    wait_for(lambda: WAITING in processes.log("faults-outage-stop"), message="the worker to wait for Redis")
+
+    worker.send_signal(signal.SIGTERM)
+    assert processes.wait("faults-outage-stop", timeout=60) == 0, processes.log("faults-outage-stop")[-3000:]
