@@ -12,6 +12,8 @@ from .exceptions import HandlerNotFound, JobsAppError, JobTimeout, PermanentErro
 from .policy import AutoRetry, Backoff
 from .registry import Call, Handler, get_handler, job_handler
 
+__version__ = "0.1.0"
+
 __all__ = [
     "AutoRetry",
     "Backoff",

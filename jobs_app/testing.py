@@ -59,8 +59,11 @@ class RedisServer:
         self.port = port or free_port()
         self.extra = list(extra)  # more redis-server options, e.g. ("--replicaof", "127.0.0.1", "6379")
         self.persistent = data_dir is not None
-        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="jobs-redis-")
-        self.data_dir = Path(data_dir or self._tmp.name)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not data_dir:
+            self._tmp = tempfile.TemporaryDirectory(prefix="jobs-redis-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
         self.process: subprocess.Popen | None = None
 
     @property
