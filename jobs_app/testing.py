@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from django.core.exceptions import ImproperlyConfigured
 from redis import Redis, RedisError
@@ -185,7 +186,8 @@ class SentinelCluster:
             return False
         for sentinel in self.sentinels:
             client = Redis(port=sentinel.port)
-            if len(client.sentinel_sentinels(self.master_name)) < 2 or not client.sentinel_slaves(self.master_name):
+            peers = cast(list, client.sentinel_sentinels(self.master_name))
+            if len(peers) < 2 or not client.sentinel_slaves(self.master_name):
                 return False
         return True
 
@@ -193,13 +195,15 @@ class SentinelCluster:
         """The port of the primary, as the first sentinel that answers sees it."""
         for sentinel in self.sentinels:
             try:
-                return int(Redis(port=sentinel.port).sentinel_get_master_addr_by_name(self.master_name)[1])
+                address = cast(tuple, Redis(port=sentinel.port).sentinel_get_master_addr_by_name(self.master_name))
+                return int(address[1])
             except (RedisError, TypeError):
                 continue
         raise RuntimeError("no sentinel answers")
 
     def kill_primary(self) -> None:
         """SIGKILL the primary, as a lost host; the sentinels promote the replica."""
+        assert self.primary.process is not None, "the primary is not running"
         self.primary.process.kill()
         self.primary.process.wait()
         self.primary.stop()

@@ -140,6 +140,7 @@ def waiting_connection(connection: Redis, retry: Retry) -> Redis:
     pool = connection.connection_pool
     kwargs = {key: value for key, value in get_connection_kwargs(connection).items() if key != "connection_pool"}
     kwargs["retry"] = retry
+    clone: ConnectionPool
     if isinstance(pool, SentinelConnectionPool):
         clone = SentinelConnectionPool(
             pool.service_name,

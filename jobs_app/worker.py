@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import rq
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import worker_registration
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import NoSuchJobError
 from rq.group import Group
 from rq.registry import (
@@ -37,7 +38,7 @@ from rq.registry import (
 )
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
-from rq.utils import now
+from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
 from . import (
@@ -111,14 +112,14 @@ class Job(rq.job.Job):
                      self.id, reason, target, QUARANTINE_TTL // 86400)  # fmt: skip
 
     @classmethod
-    def fetch_many(cls, job_ids: Iterable[str], connection: Redis, serializer: Any = None) -> list[Job | None]:
+    def fetch_many(cls, job_ids: Iterable[str], connection: Redis, serializer: Any = None) -> list[rq.job.Job | None]:
         """RQ's `fetch_many`, with `None` for a job refused on loading as for one that is gone."""
         ids = [rq.job.parse_job_id(job_id) for job_id in job_ids]
         with connection.pipeline() as pipeline:
             for job_id in ids:
                 pipeline.hgetall(cls.key_for(job_id))
             found = pipeline.execute()
-        jobs: list[Job | None] = []
+        jobs: list[rq.job.Job | None] = []
         for job_id, raw in zip(ids, found, strict=True):
             job = cls(job_id, connection=connection, serializer=serializer) if raw else None
             try:
@@ -284,7 +285,7 @@ class _JobsAppWorkerMixin(_RQWorker):
                 lambda queue=queue: queue.intermediate_queue.cleanup(self, queue),
             )
             self._guarded("releasing the maintenance lock", queue.release_maintenance_lock)
-        self.last_cleaned_at = now()
+        self.last_cleaned_at = now()  # type: ignore[assignment]  # (RQ declares it None)
 
     def _guarded(self, step: str, call: Any) -> Any:
         try:
@@ -296,15 +297,33 @@ class _JobsAppWorkerMixin(_RQWorker):
         return None
 
     def _start_scheduler(
-        self, burst: bool = False, logging_level: str | None = "INFO", *args: Any, **kwargs: Any
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
     ) -> None:
         """RQ's, with jobs_app's scheduler, which screens what it loads and waits through outages."""
-        real = rq.worker.base.RQScheduler
-        rq.worker.base.RQScheduler = Scheduler
+        self.scheduler = Scheduler(
+            self.queues,
+            self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
         try:
-            super()._start_scheduler(burst, logging_level, *args, **kwargs)
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
         finally:
-            rq.worker.base.RQScheduler = real
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
 
     def teardown(self) -> None:
         try:
@@ -353,8 +372,8 @@ class _JobsAppWorkerMixin(_RQWorker):
 class Scheduler(RQScheduler):
     """RQ's scheduler, on a connection that waits through outages, refusing planted jobs that fall due."""
 
-    def __init__(self, *args: Any, connection: Redis, **kwargs: Any) -> None:
-        super().__init__(*args, connection=connection, **kwargs)
+    def __init__(self, queues: Any, connection: Redis, **kwargs: Any) -> None:
+        super().__init__(queues, connection, **kwargs)
         # Rebuilt from the worker's connection itself (RQ rebuilds it from its pool's settings, which
         # loses a Sentinel-managed pool); the scheduler runs in a forked process, so nothing is pickled.
         self._source_connection = connection
@@ -363,8 +382,8 @@ class Scheduler(RQScheduler):
     def connection(self) -> Redis:
         if self._connection is None:
             retry = transport.OutageRetry(lambda: f"Scheduler {self.name}", lambda: self._stop_requested)
-            self._connection = transport.waiting_connection(self._source_connection, retry)
-        return self._connection
+            self._connection = transport.waiting_connection(self._source_connection, retry)  # type: ignore[assignment]
+        return self._connection  # type: ignore[return-value]  # (RQ declares `_connection` None)
 
     def enqueue_scheduled_jobs(self) -> None:
         # RQ loads due jobs with its own class; ours first quarantines what must not be loaded,
@@ -405,13 +424,13 @@ def screen_queue(queue: rq.Queue) -> None:
         DeferredJobRegistry,
     ):
         key = registry_class(queue.name, connection=connection).key
-        entries = [member.decode() for member in connection.zrange(key, 0, -1)]
+        entries = [as_text(member) for member in cast(list, connection.zrange(key, 0, -1))]
         refused = screen(connection, {registry_class.parse_job_id(entry) for entry in entries})
         gone = [entry for entry in entries if registry_class.parse_job_id(entry) in refused]
         if gone:
             connection.zrem(key, *gone)
     intermediate = queue.intermediate_queue_key
-    for job_id in screen(connection, {member.decode() for member in connection.lrange(intermediate, 0, -1)}):
+    for job_id in screen(connection, {as_text(member) for member in connection.lrange(intermediate, 0, -1)}):
         connection.lrem(intermediate, 0, job_id)
 
 
