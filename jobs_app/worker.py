@@ -26,7 +26,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from rq import worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import NoSuchJobError, StopRequested
 from rq.group import Group
 from rq.registry import (
     CanceledJobRegistry,
@@ -290,6 +290,8 @@ class _JobsAppWorkerMixin(_RQWorker):
     def _guarded(self, step: str, call: Any) -> Any:
         try:
             return call()
+        except StopRequested:  # a shutdown signal while idle: RQ's work loop handles it
+            raise
         except RedisError as error:
             logger.warning("Worker %s: %s skipped, Redis cannot be reached (%s)", self.name, step, error)
         except Exception:
