@@ -118,12 +118,12 @@ class OutageRetry(Retry):
 
         def failed(error: Exception, *more) -> None:
             nonlocal started
+            fail(error, *more)
+            if self.should_stop():
+                raise error
             if started is None:
                 started = time.monotonic()
                 logger.warning("%s: Redis cannot be reached (%s); waiting for it", self.describe(), error)
-            if self.should_stop():
-                raise error
-            fail(error, *more)
 
         result = super().call_with_retry(do, failed, *args, **kwargs)
         if started is not None:

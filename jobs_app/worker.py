@@ -206,14 +206,28 @@ class _JobsAppWorkerMixin(_RQWorker):
 
     _jobs_app_current_job: str | None = None
 
-    def _may_stop_waiting(self) -> bool:
-        """Whether to give up waiting for Redis: a shutdown was asked for and no job is in hand.
+    _jobs_app_dequeuing = False
 
-        With a job in hand the wait goes on, so the job is recorded (a warm shutdown's promise);
-        a second signal, the cold shutdown, ends it anyway.
+    def _may_stop_waiting(self) -> bool:
+        """Whether a command gives up waiting for Redis and raises instead.
+
+        While waiting for a job, RQ's own loop waits better: it backs off, beats and registers
+        again between tries (a blocking pop retried in place would hold until its timeout).
+        Otherwise it gives up when a shutdown was asked for and no job is in hand; with a job in
+        hand the wait goes on, so the job is recorded (a warm shutdown's promise), and a second
+        signal, the cold shutdown, ends it anyway.
         """
+        if self._jobs_app_dequeuing:
+            return True
         asked = getattr(self, "_shutdown_requested_date", None) is not None
         return asked and getattr(self, "_state", None) != WorkerStatus.BUSY
+
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        self._jobs_app_dequeuing = True
+        try:
+            return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+        finally:
+            self._jobs_app_dequeuing = False
 
     def set_current_job_id(self, job_id: str | None = None, pipeline: Any = None) -> None:
         self._jobs_app_current_job = job_id
