@@ -1,7 +1,9 @@
 """Settings for the faults suite's subprocesses: the test settings, with the repair's grace period
 from the environment, so that a `retry_failed` subprocess acts on jobs seconds old, not minutes."""
 
+import faulthandler
 import os
+import signal
 
 from tests.settings import *  # noqa: F403
 
@@ -18,3 +20,6 @@ if os.environ.get("FAULTS_SENTINELS"):
                "MASTER_NAME": os.environ.get("FAULTS_SENTINEL_MASTER", "jobs"), "DB": 0}
         for name, config in RQ_QUEUES.items()  # noqa: F405
     }  # fmt: skip
+
+# A stuck subprocess can be asked where it is: `kill -USR2 <pid>` prints every thread's stack to its log.
+faulthandler.register(signal.SIGUSR2, all_threads=True)
