@@ -26,18 +26,25 @@ def test_a_planted_job_naming_another_callable_is_refused_and_never_called(run_w
     marker = tmp_path / "pwned"
     planted = json_queue(redis).enqueue("os.system", f"touch {marker}")
     run_worker()
-    assert not marker.exists()
-    assert is_quarantined(redis, planted.id)
+
+    assert not marker.exists(), "the planted command ran"
+    # What the worker did with it: refused it, said so, and set it aside in quarantine, off the queue.
     assert f"Refused: RQ job {planted.id} names function 'os.system'" in caplog.text
+    assert is_quarantined(redis, planted.id)
+    assert f"quarantined as jobs_app:quarantine:{planted.id}" in caplog.text
+    assert json_queue(redis).count == 0
+    assert not JobRow.objects.exists(), "nothing was recorded as a jobs_app job"
 
 
-def test_a_planted_callback_is_refused_too(run_worker, redis):
+def test_a_planted_callback_is_refused_too(run_worker, redis, caplog):
     job = json_queue(redis).enqueue("tests.testapp.plain_rq.ping")
     # Were it imported and called, os.abort would end this test run on the spot.
     redis.hset(f"rq:job:{job.id}", "success_callback_name", "os.abort")
     with override_settings(JOBS_APP={"ALLOWED_RQ_FUNCTIONS": ["tests.testapp.plain_rq.ping"]}):
         run_worker()
+    assert f"Refused: RQ job {job.id} names success callback 'os.abort'" in caplog.text
     assert is_quarantined(redis, job.id)
+    assert json_queue(redis).count == 0
 
 
 def test_an_abandoned_job_naming_a_forbidden_failure_callback_no_longer_stops_the_worker(run_worker, redis):
@@ -90,7 +97,10 @@ def test_a_pickled_payload_is_never_unpickled(run_worker, redis, tmp_path):
     job = json_queue(redis).enqueue("jobs_app.runner.execute", "x")
     redis.hset(f"rq:job:{job.id}", "data", zlib.compress(pickle.dumps((Exploit(), None, [], {}))))
     run_worker()
-    assert not marker.exists()
+    assert not marker.exists(), "the pickle was loaded"
+    # The worker could not decode it as JSON, so it ran nothing and set the job aside in quarantine.
+    assert is_quarantined(redis, job.id)
+    assert json_queue(redis).count == 0
 
 
 def test_functions_allow_listed_in_settings_run(run_worker, redis):
