@@ -47,6 +47,7 @@ from . import (
 )
 from .conf import app_settings
 from .exceptions import ForbiddenJobFunction
+from .logs import job_id_extra
 from .states import Priority
 
 logger = logging.getLogger("jobs_app")
@@ -109,7 +110,8 @@ class Job(rq.job.Job):
             pipeline.expire(target, QUARANTINE_TTL)
             pipeline.execute(raise_on_error=False)  # a hash already gone is no error
         logger.error("Refused: RQ job %s %s; quarantined as %s for %d days, no worker will load it",
-                     self.id, reason, target, QUARANTINE_TTL // 86400)  # fmt: skip
+                     self.id, reason, target, QUARANTINE_TTL // 86400,
+                     extra=job_id_extra(self.id, outcome="refused"))  # fmt: skip
 
     @classmethod
     def fetch_many(cls, job_ids: Iterable[str], connection: Redis, serializer: Any = None) -> list[rq.job.Job | None]:
@@ -132,7 +134,8 @@ class Job(rq.job.Job):
 
     def _check_allowed(self, name: str | None, what: str) -> None:
         if name is not None and name not in allowed_functions():
-            logger.error("Refused: RQ job %s %s", self.id, _refusal(name, what))
+            logger.error("Refused: RQ job %s %s", self.id, _refusal(name, what),
+                         extra=job_id_extra(self.id, outcome="refused"))  # fmt: skip
             raise ForbiddenJobFunction(f"RQ job {self.id}: {what} {name!r} is not allowed")
 
     @property
