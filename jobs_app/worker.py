@@ -289,7 +289,7 @@ class _JobsAppWorkerMixin(_RQWorker):
         for queue in self.queues:
             if not self._guarded("taking the maintenance lock", queue.acquire_maintenance_lock):
                 continue
-            logger.info("Worker %s: cleaning registries for queue %s", self.name, queue.name)
+            self.log.info("Worker %s: cleaning registries for queue: %s", self.name, queue.name)  # RQ's line
             self._guarded(f"screening {queue.name}", lambda queue=queue: screen_queue(queue))
             self._guarded(
                 f"cleaning {queue.name}'s registries", lambda queue=queue: clean_registries(queue, self._exc_handlers)
