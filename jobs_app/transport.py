@@ -140,10 +140,10 @@ def waiting_connection(connection: Redis, retry: Retry) -> Redis:
     fast and fall back) keeps its policy.
     """
     pool = connection.connection_pool
-    kwargs = {key: value for key, value in get_connection_kwargs(connection).items() if key != "connection_pool"}
-    kwargs["retry"] = retry
+    kwargs = {**get_connection_kwargs(connection), "retry": retry}
     clone: ConnectionPool
     if isinstance(pool, SentinelConnectionPool):
+        del kwargs["connection_pool"]  # the new pool refers its connections to itself
         clone = SentinelConnectionPool(
             pool.service_name,
             pool.sentinel_manager,
@@ -152,7 +152,7 @@ def waiting_connection(connection: Redis, retry: Retry) -> Redis:
             connection_class=pool.connection_class,
             **kwargs,
         )
-    else:
+    else:  # a plain pool; one RQ rebuilt from a Sentinel pool's settings keeps its `connection_pool` reference
         clone = ConnectionPool(connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs)
     return type(connection)(connection_pool=clone)
 

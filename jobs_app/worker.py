@@ -454,8 +454,8 @@ def screen_queue(queue: rq.Queue) -> None:
 
 
 class Worker(_JobsAppWorkerMixin, rq.Worker):
-    """The forking worker (one work horse per job), for production."""
+    """The forking worker (one work horse per job): for handlers that need a process of their own per job."""
 
 
 class SimpleWorker(_JobsAppWorkerMixin, rq.SimpleWorker):
-    """Runs jobs in the worker process itself: for tests and benchmarks."""
+    """Runs jobs in the worker process itself; the production pool (jobs_app.pool) runs N of them."""

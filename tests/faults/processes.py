@@ -75,6 +75,10 @@ class Processes:
         args += [*(["--burst"] if burst else []), *(["--worker-class", worker_class] if worker_class else [])]
         return self.manage(name, *args, env=env)
 
+    def pool(self, name: str, *args: str, queues: tuple[str, ...] = ("default",)) -> subprocess.Popen:
+        """A real `manage.py jobs_worker` (the production pool) on `queues`, with `args` (`--num-workers 2`)."""
+        return self.manage(name, "jobs_worker", *queues, *args)
+
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
