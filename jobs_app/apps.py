@@ -9,6 +9,8 @@ class JobsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .backends import autodiscover_tasks
         from .registry import autodiscover
 
         autodiscover()
+        autodiscover_tasks()

@@ -24,6 +24,7 @@ from rq.job import Retry
 from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
 
 from . import services, transport
+from .backends import attempt_ended
 from .breaker import Breaker
 from .exceptions import HandlerNotFound, JobTimeout
 from .models import Job
@@ -75,7 +76,9 @@ def execute(job_id: str) -> Retry | None:
     current = get_current_job()
     job = services.claim(job_pk, worker_name=current.worker_name if current else "")
     if job is not None:
-        return _deferred_by_breaker(job) or _run_attempt(job)
+        outcome = _deferred_by_breaker(job) or _run_attempt(job)
+        attempt_ended(job)  # django.tasks' task_finished, when this attempt finished a task
+        return outcome
 
     row = Job.objects.filter(pk=job_pk).first()
     if row is None:
