@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
@@ -26,7 +26,6 @@ from django.dispatch import Signal
 from django.utils.module_loading import autodiscover_modules, import_string
 
 from . import exceptions
-from .models import Job, JobAttempt
 from .registry import Handler, register
 from .retries import RetryPolicy, policy_of
 from .states import Priority, State
@@ -44,6 +43,9 @@ from .tasks_compat import (
     task_started,
 )
 
+if TYPE_CHECKING:
+    from .models import Job
+
 logger = logging.getLogger("jobs_app")
 
 STATUS = {
@@ -57,7 +59,9 @@ STATUS = {
 }
 # The states in which an attempt has finished the task (SUCCESSFUL or FAILED): `task_finished` is sent.
 FINISHED_BY_ATTEMPT = frozenset({State.SUCCEEDED, State.FAILED, State.DEAD})
-_FAILED_OUTCOMES = (JobAttempt.Outcome.FAILED, JobAttempt.Outcome.KILLED)
+# JobAttempt.Outcome.FAILED and KILLED. Models are imported where used, so that a `@task` module may be
+# imported before the app registry is ready (from a models.py, say), as with Django's own backends.
+_FAILED_OUTCOMES = ("failed", "killed")
 
 # Every task a JobsAppBackend has validated, by module path (its handler's name). The worker finds a
 # job's task here, never by importing the path stored on the row.
@@ -71,11 +75,6 @@ def priority_of(priority: int) -> Priority:
     if priority < 0:
         return Priority.LOW
     return Priority.NORMAL
-
-
-def registered_task(path: str) -> Task | None:
-    """The task registered under its module path `path`, if any."""
-    return _tasks.get(path)
 
 
 class JobsAppBackend(BaseTaskBackend):
@@ -138,6 +137,8 @@ class JobsAppBackend(BaseTaskBackend):
 
     def get_result(self, result_id: str) -> TaskResult:
         """The task result of the job `result_id`; `TaskResultDoesNotExist` if it is no task's job."""
+        from .models import Job
+
         try:
             job = Job.objects.filter(pk=uuid.UUID(str(result_id))).first()
         except ValueError:
@@ -220,6 +221,8 @@ def task_result_of(job: Job, task: Task, alias: str, *, history: Sequence[tuple]
 
     Attempts are those of the job's current cycle (a re-run starts a new one).
     """
+    from .models import JobAttempt
+
     if history is None:
         history = list(
             JobAttempt.objects.filter(job_id=job.pk, cycle=job.cycle)
