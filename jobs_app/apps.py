@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,8 +10,10 @@ class JobsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .backends import autodiscover_tasks
         from .registry import autodiscover
 
         autodiscover()
-        autodiscover_tasks()
+        if getattr(settings, "TASKS", None):  # django.tasks in use (always so on Django 6)
+            from .backends import autodiscover_tasks
+
+            autodiscover_tasks()

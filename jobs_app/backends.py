@@ -28,6 +28,7 @@ from django.utils.module_loading import autodiscover_modules, import_string
 from . import exceptions
 from .registry import Handler, register
 from .retries import RetryPolicy, policy_of
+from .signals import attempt_recorded
 from .states import Priority, State
 from .tasks_compat import (
     BaseTaskBackend,
@@ -196,17 +197,18 @@ def _runner(task: Task) -> Callable[..., Any]:
     return run
 
 
-def attempt_ended(job: Job) -> None:
-    """The runner's hook after it recorded an attempt: `task_finished` when that attempt finished a task."""
+def attempt_ended(sender: Any, job: Job, **kwargs: Any) -> None:
+    """After a worker recorded an attempt (jobs_app's `attempt_recorded`): `task_finished` if it finished a task."""
     task = _tasks.get(job.handler)
     if task is None or job.state not in FINISHED_BY_ATTEMPT:
         return
     try:
-        result = task_result_of(job, task, task.backend)
-    except Exception:
-        logger.exception("Could not read the task result of %s for task_finished", job.label)
-        return
-    _send(task_finished, task, result)
+        _send(task_finished, task, task_result_of(job, task, task.backend))
+    except Exception:  # the attempt is recorded: a failure to report it must not fail the RQ job
+        logger.exception("Could not send task_finished for %s", job.label)
+
+
+attempt_recorded.connect(attempt_ended, dispatch_uid="jobs_app.backends.attempt_ended")
 
 
 def _send(signal: Signal, task: Task, result: TaskResult) -> None:

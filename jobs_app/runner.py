@@ -24,13 +24,13 @@ from rq.job import Retry
 from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
 
 from . import services, transport
-from .backends import attempt_ended
 from .breaker import Breaker
 from .exceptions import HandlerNotFound, JobTimeout
 from .models import Job
 from .payload import encode_result
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .registry import Handler, get_handler
+from .signals import attempt_recorded
 from .states import State
 
 logger = logging.getLogger("jobs_app")
@@ -76,8 +76,11 @@ def execute(job_id: str) -> Retry | None:
     current = get_current_job()
     job = services.claim(job_pk, worker_name=current.worker_name if current else "")
     if job is not None:
-        outcome = _deferred_by_breaker(job) or _run_attempt(job)
-        attempt_ended(job)  # django.tasks' task_finished, when this attempt finished a task
+        deferred = _deferred_by_breaker(job)
+        if deferred is not None:
+            return deferred
+        outcome = _run_attempt(job)
+        attempt_recorded.send(sender=Job, job=job)  # jobs_app.backends sends django.tasks' task_finished
         return outcome
 
     row = Job.objects.filter(pk=job_pk).first()

@@ -1,10 +1,13 @@
-"""Django's task signals: task_enqueued at enqueue, task_started for each attempt, task_finished once at the end."""
+"""Django's task signals: task_enqueued at enqueue, task_started for each attempt, task_finished once at the end;
+and jobs_app's attempt_recorded, which the backend listens to."""
 
 import logging
 
 import pytest
 
 from jobs_app.backends import JobsAppBackend
+from jobs_app.models import Job
+from jobs_app.signals import attempt_recorded
 from jobs_app.tasks_compat import TaskResultStatus, task_enqueued, task_finished, task_started
 from tests.testapp import tasks
 
@@ -72,3 +75,18 @@ def test_a_receiver_that_raises_in_the_worker_is_logged_and_the_task_still_succe
     result.refresh()
     assert (result.status, result.return_value) == (TaskResultStatus.SUCCESSFUL, 4)
     assert caplog.text.count("A receiver of a task signal") == 2
+
+
+def test_the_runner_sends_attempt_recorded_after_each_attempt_with_the_state_it_left(run_worker):
+    states = []
+
+    def receiver(sender, job, **kwargs):
+        states.append((sender, job.attempts, job.state))
+
+    attempt_recorded.connect(receiver)
+    try:
+        tasks.succeeds_on_attempt.enqueue(2)
+        run_worker()
+    finally:
+        attempt_recorded.disconnect(receiver)
+    assert states == [(Job, 1, Job.State.SCHEDULED), (Job, 2, Job.State.SUCCEEDED)]
