@@ -7,9 +7,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
+from django.urls import reverse
 from django.utils import timezone
 
-from jobs_app import Backoff, HandlerNotFound, get_handler, job_handler, transport
+from jobs_app import Backoff, HandlerNotFound, get_handler, job_handler, services, transport
 from jobs_app.backends import JobsAppBackend, exception_path, priority_of
 from jobs_app.models import Job
 from jobs_app.tasks_compat import InvalidTask, TaskResultDoesNotExist, TaskResultStatus, task_backends
@@ -244,3 +245,24 @@ def test_options_take_backoff_for_every_task_of_the_backend():
 )
 def test_exception_path_reads_the_dotted_class_from_the_stored_traceback(error_type, message, traceback, path):
     assert exception_path(error_type, message, traceback) == path
+
+
+def test_a_failed_task_job_is_in_the_admin_and_the_api_and_reruns_like_a_handler_job(run_worker, admin_client):
+    result = tasks.raises.enqueue("value")
+    run_worker()
+    failed_list = admin_client.get(reverse("admin:jobs_app_failedjob_changelist"))
+    assert "tests.testapp.tasks.raises" in failed_list.content.decode()
+    detail = admin_client.get(f"/api/jobs/{result.id}").json()
+    assert (detail["handler"], detail["state"], detail["error_type"]) == (
+        "tests.testapp.tasks.raises",
+        "dead",
+        "ValueError",
+    )
+
+    assert services.rerun(Job.objects.get(pk=result.id)).retried == 1
+    result.refresh()
+    assert (result.status, result.errors, result.worker_ids) == (TaskResultStatus.READY, [], [])
+    run_worker()
+    result.refresh()
+    assert (result.status, len(result.errors)) == (TaskResultStatus.FAILED, 1)
+    assert Job.objects.get(pk=result.id).history.count() == 2
