@@ -249,19 +249,18 @@ def task_result_of(job: Job, task: Task, alias: str, *, history: Sequence[tuple]
         args=job.args,
         kwargs=job.kwargs,
         backend=alias,
-        errors=[
-            TaskError(
-                exception_class_path=exception_path(error_type, message, traceback),
-                traceback=traceback or f"{exception_path(error_type, message, traceback)}: {message}",
-            )
-            for _, outcome, error_type, message, traceback, _ in history
-            if outcome in _FAILED_OUTCOMES
-        ],
+        errors=[_task_error(*attempt[2:5]) for attempt in history if attempt[1] in _FAILED_OUTCOMES],
         worker_ids=worker_ids,
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", job.result)
     return result
+
+
+def _task_error(error_type: str, message: str, traceback: str) -> TaskError:
+    path = exception_path(error_type, message, traceback)
+    # A killed attempt has no traceback (its worker died): its error line stands in.
+    return TaskError(exception_class_path=path, traceback=traceback or f"{path}: {message}")
 
 
 def exception_path(error_type: str, message: str, traceback: str) -> str:
