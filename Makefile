@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-faults test-faults-full lint bench bench-quick
+.PHONY: install run test test-faults test-faults-full lint install-test bench bench-quick
 
 $(INSTALLED): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,14 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy
 
-# jobs_app beside bare RQ on one Redis, in one run: the table in the README (bench/run.py).
+# Build the wheel and sdist, install the wheel into a fresh virtualenv, and run the README's quick
+# start in a new django-admin project: a job that succeeds, one that fails and is re-run (.ci/install_test.sh).
+install-test: install
+	PYTHON=$(PYTHON) bash .ci/install_test.sh
+
+# jobs_app beside bare RQ on one Redis, in one run: the table in docs/benchmarks.md (bench/run.py).
 bench: install
 	$(BIN)/python -m bench.run
 

@@ -13,6 +13,8 @@ from .policy import AutoRetry, Backoff
 from .registry import Call, Handler, get_handler, job_handler
 from .retries import retry_policy
 
+__version__ = "0.1.0"
+
 __all__ = [
     "AutoRetry",
     "Backoff",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from .conf import BREAKER_DEFAULTS, DEFAULTS, app_settings
 from .policy import AutoRetry, to_seconds
@@ -14,7 +14,7 @@ WORKER_CLASSES = ("jobs_app.worker.Worker", "jobs_app.worker.SimpleWorker")
 
 @register()
 def check_rq_settings(app_configs=None, **kwargs) -> list:
-    messages = []
+    messages: list[CheckMessage] = []
     queues = getattr(settings, "RQ_QUEUES", None) or {}
     if not queues:
         messages.append(

@@ -7,6 +7,8 @@ with the handler's name (nothing is imported from a path stored in Redis), plus
 
 from __future__ import annotations
 
+from typing import Any
+
 from rq import cron
 
 from . import recurring, transport
@@ -18,14 +20,14 @@ CATCH_UP_INTERVAL = 300
 LONGEST_LOOK = 60
 
 
-def entries() -> list[dict]:
+def entries() -> list[dict[str, Any]]:
     """rq's `cron.register()` arguments for every recurring handler and for the catch-up."""
-    found = []
+    found: list[dict[str, Any]] = []
     for handler in recurring.recurring_handlers():
-        timing = (
+        timing: dict[str, str | int] = (
             {"cron": handler.schedule}
             if handler.schedule is not None
-            else {"interval": max(1, int(min(handler.every / 2, LONGEST_LOOK)))}
+            else {"interval": max(1, int(min(recurring.period(handler) / 2, LONGEST_LOOK)))}
         )
         found.append(
             {

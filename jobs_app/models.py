@@ -202,13 +202,15 @@ class FailedJobQuerySet(JobQuerySet):
 
 
 def _plain_extreme(aggregate: object) -> bool:
-    return isinstance(aggregate, Min | Max) and aggregate.filter is None and not aggregate.distinct
+    # django-stubs 5.2 leave out Aggregate.distinct, which every aggregate has.
+    return isinstance(aggregate, Min | Max) and aggregate.filter is None and not aggregate.distinct  # type: ignore[union-attr]
 
 
 class FailedJob(Job):
     """Failed and dead jobs only: the admin's "Failed jobs" list, like Sidekiq's Retries and Dead tabs."""
 
-    objects = FailedJobQuerySet.as_manager()
+    # The proxy's own manager, a subclass of Job's; django-stubs' plugin types managers as class variables.
+    objects = FailedJobQuerySet.as_manager()  # type: ignore[misc]
 
     class Meta:
         proxy = True

@@ -41,7 +41,7 @@ def period(handler: Handler) -> float:
     """Seconds between runs: `every=`, or the longest gap between two runs of its cron expression."""
     if handler.every is not None:
         return handler.every
-    times = croniter(handler.schedule, _REFERENCE)
+    times = _cron(handler, _REFERENCE)
     previous = times.get_next(datetime)
     longest = 0.0
     for _ in range(_GAPS_MEASURED):
@@ -58,7 +58,7 @@ def previous_slot(handler: Handler, now: datetime) -> datetime:
         elapsed = (now - _EPOCH).total_seconds()
         return _EPOCH + timedelta(seconds=elapsed - elapsed % handler.every)
     # croniter's get_prev() is strictly before its start: start a hair later so `now` itself counts.
-    return croniter(handler.schedule, now + timedelta(microseconds=1)).get_prev(datetime).astimezone(UTC)
+    return _cron(handler, now + timedelta(microseconds=1)).get_prev(datetime).astimezone(UTC)
 
 
 def next_slot(handler: Handler, now: datetime) -> datetime:
@@ -66,7 +66,14 @@ def next_slot(handler: Handler, now: datetime) -> datetime:
     now = now.astimezone(UTC)
     if handler.every is not None:
         return previous_slot(handler, now) + timedelta(seconds=handler.every)
-    return croniter(handler.schedule, now).get_next(datetime).astimezone(UTC)
+    return _cron(handler, now).get_next(datetime).astimezone(UTC)
+
+
+def _cron(handler: Handler, start: datetime) -> croniter:
+    """The cron iterator of a handler declared with `schedule=`."""
+    if handler.schedule is None:
+        raise ValueError(f"{handler.name} has no cron schedule")
+    return croniter(handler.schedule, start)
 
 
 def occurrence_key(handler: Handler, slot: datetime) -> str:
@@ -78,7 +85,7 @@ def describe(handler: Handler) -> str:
     """The schedule in words, for the admin: `cron 0 0 * * *` or `every 5 minutes`."""
     if handler.schedule is not None:
         return f"cron {handler.schedule}"
-    seconds = handler.every
+    seconds = period(handler)
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds % size == 0:
             count = int(seconds // size)
@@ -170,6 +177,9 @@ def statuses(now: datetime | None = None) -> list[RecurringStatus]:
     }
     result = []
     for handler in handlers:
+        max_interval = handler.max_interval
+        if max_interval is None:  # only handlers that are not recurring have none
+            continue
         row = figures.get(handler.name, {})
         latest = (
             Job.objects.filter(handler=handler.name).order_by("-created_at").values("state", "started_at", "created_at")
@@ -184,8 +194,8 @@ def statuses(now: datetime | None = None) -> list[RecurringStatus]:
                 last_outcome=latest["state"] if latest else None,
                 last_success=row.get("last_success"),
                 next_run=next_slot(handler, now),
-                max_interval=handler.max_interval,
-                stale=reference is not None and (now - reference).total_seconds() > handler.max_interval,
+                max_interval=max_interval,
+                stale=reference is not None and (now - reference).total_seconds() > max_interval,
             )
         )
     return result

@@ -48,7 +48,8 @@ class JobContext:
 
     def set_progress(self, percent: int, message: str = "") -> None:
         """Record progress (0-100) on the job's row, for the admin and the API."""
-        services.set_progress(self.job, percent, message)
+        if self.job is not None:
+            services.set_progress(self.job, percent, message)
 
 
 class InlineContext(JobContext):
@@ -74,7 +75,7 @@ def execute(job_id: str) -> Retry | None:
         logger.warning("Skipped: RQ job %s has no Job row", job_id)
         return None
     current = get_current_job()
-    job = services.claim(job_pk, worker_name=current.worker_name if current else "")
+    job = services.claim(job_pk, worker_name=(current.worker_name if current else None) or "")
     if job is not None:
         deferred = _deferred_by_breaker(job)
         if deferred is not None:
@@ -131,10 +132,11 @@ def _deferred_by_breaker(job: Job) -> Retry | None:
     except RedisError as error:
         logger.warning("Breaker %s cannot be read (%s); %s runs", handler.breaker, error, job.label)
         return None
-    if decision.allowed or not services.release(job, until=decision.retry_at):
+    retry_at = decision.retry_at
+    if decision.allowed or retry_at is None or not services.release(job, until=retry_at):
         return None
-    logger.info("Deferred: %s until %s, breaker %s is open", job.label, decision.retry_at.isoformat(), handler.breaker)
-    wait = (decision.retry_at - timezone.now()).total_seconds()
+    logger.info("Deferred: %s until %s, breaker %s is open", job.label, retry_at.isoformat(), handler.breaker)
+    wait = (retry_at - timezone.now()).total_seconds()
     return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))
 
 
@@ -186,7 +188,7 @@ def _after_failure(job: Job, handler: Handler | None, error: Exception, started_
         decision=decision,
     )
     if decision.verdict == Verdict.RETRY:
-        _call_hook(handler.on_retry, "on_retry", job, error)
+        _call_hook(handler.on_retry if handler else None, "on_retry", job, error)
         return _retry_after(decision.delay, attempts_left=job.max_attempts - job.attempts)
     if handler is not None:
         _call_hook(handler.on_failure, "on_failure", job, error)

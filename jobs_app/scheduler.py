@@ -25,7 +25,8 @@ class JobsAppCronScheduler(DjangoCronScheduler):
         fired_at = now()
         fired: list[CronJob] = []
         for entry in self._cron_jobs:
-            if not entry.should_run():
+            # An entry without a function is one rq loaded for monitoring only: nothing to run.
+            if entry.func is None or not entry.should_run():
                 continue
             try:
                 entry.func(*entry.args, **entry.kwargs)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from redis import RedisError
 
 from . import transport
-from .models import Job, JobAttempt
+from .models import Job, JobAttempt, JobQuerySet
 from .payload import encode_arguments
 from .policy import RetryDecision, Verdict
 from .signals import job_dead
@@ -290,7 +290,7 @@ class RerunResult:
         return self.retried + self.skipped
 
 
-def rerun(jobs: Job | QuerySet[Job], *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
+def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
     """Run failed, dead or cancelled jobs again: original arguments and options, attempts reset, a new cycle.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
@@ -329,7 +329,7 @@ class CancelResult:
         return self.cancelled + self.skipped
 
 
-def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
+def cancel(jobs: Job | JobQuerySet, *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
     """Cancel jobs that wait to run (`scheduled`, `queued`) and take them off RQ.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
@@ -346,7 +346,7 @@ def cancel(jobs: Job | QuerySet[Job], *, batch_size: int = RERUN_BATCH_SIZE) -> 
 
 
 def _change_in_batches(
-    jobs: Job | QuerySet[Job],
+    jobs: Job | JobQuerySet,
     *,
     states: Collection[str],
     changes: dict[str, Any],

@@ -16,6 +16,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from rq import Worker
+from rq.worker import BaseWorker
 
 from . import transport
 from .models import Job, JobAttempt
@@ -61,7 +62,7 @@ def rq_queue_lengths() -> dict[str, int]:
     return lengths
 
 
-def _live_workers() -> Iterator[Worker]:
+def _live_workers() -> Iterator[BaseWorker]:
     """The RQ workers alive (heartbeat not expired) on every Redis behind the queues, each Redis asked once."""
     seen_connections: set[int] = set()
     for queue in logical_queues():

@@ -17,14 +17,14 @@ from typing import Any
 
 from django.core.mail import mail_admins
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 from redis import RedisError
 
 from . import services, stats, transport
 from .conf import DEFAULTS, app_settings
 from .exceptions import HandlerNotFound, WorkerDied
-from .models import Job, JobAttempt
+from .models import Job, JobAttempt, JobQuerySet
 from .policy import AutoRetry, Sweep, sweep_action
 from .registry import get_handler
 from .runner import retry_decision
@@ -97,7 +97,7 @@ def auto_retry_for(handler_name: str, options: SweepOptions, defaults: AutoRetry
     return policy
 
 
-def _filtered(queryset: QuerySet[Job], options: SweepOptions) -> QuerySet[Job]:
+def _filtered(queryset: JobQuerySet, options: SweepOptions) -> JobQuerySet:
     if options.queues:
         queryset = queryset.filter(queue__in=list(options.queues))
     if options.handler:
@@ -105,12 +105,12 @@ def _filtered(queryset: QuerySet[Job], options: SweepOptions) -> QuerySet[Job]:
     return queryset
 
 
-def failed_jobs(options: SweepOptions) -> QuerySet[Job]:
+def failed_jobs(options: SweepOptions) -> JobQuerySet:
     """The `failed` jobs a pass with these options looks at."""
     return _filtered(Job.objects.filter(state=State.FAILED), options)
 
 
-def _batches(queryset: QuerySet[Job], fields: Sequence[str], batch_size: int) -> Iterator[list[tuple]]:
+def _batches(queryset: JobQuerySet, fields: Sequence[str], batch_size: int) -> Iterator[list[tuple]]:
     """Rows as tuples (`pk` first), a batch at a time, by primary-key cursor: constant memory."""
     last_pk = None
     while rows := queryset.page_after(last_pk, fields, batch_size):
@@ -166,7 +166,8 @@ def sweep(
     failed = failed_jobs(options)
     fields = ("handler", "auto_retries", "failed_at", "error_type")
     for rows in _batches(failed, fields, options.batch_size):
-        to_retry, to_bury = [], []
+        to_retry: list[tuple[Any, int]] = []
+        to_bury: list[tuple[Any, int]] = []
         for pk, handler, auto_retries, failed_at, error_type in rows:
             if handler not in policies:
                 policies[handler] = auto_retry_for(handler, options, defaults)

@@ -57,8 +57,11 @@ class RedisServer:
     def __init__(self, port: int | None = None, data_dir: str | Path | None = None) -> None:
         self.port = port or free_port()
         self.persistent = data_dir is not None
-        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="jobs-redis-")
-        self.data_dir = Path(data_dir or self._tmp.name)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if not data_dir:
+            self._tmp = tempfile.TemporaryDirectory(prefix="jobs-redis-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
         self.process: subprocess.Popen | None = None
 
     @property

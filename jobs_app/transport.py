@@ -160,7 +160,7 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
     `failed`: its work horse died, or the database was down, before the row was claimed).
     One pipeline of HGET per connection and batch.
     """
-    waiting = {status.encode() for status in waiting}
+    runnable = {status.encode() for status in waiting}
     missing: set[str] = set()
     for redis, chunk in _chunks_per_connection(dispatches, itemgetter(0)):
         with redis.pipeline(transaction=False) as pipeline:
@@ -168,7 +168,7 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
                 pipeline.hget(RQJob.key_for(job_id), "status")
             found = pipeline.execute()
         missing.update(
-            job_id for (_queue, job_id), status in zip(chunk, found, strict=True) if _as_bytes(status) not in waiting
+            job_id for (_queue, job_id), status in zip(chunk, found, strict=True) if _as_bytes(status) not in runnable
         )
     return missing
 

@@ -1,4 +1,4 @@
-"""jobs_app's RQ worker and job classes, named in `settings.RQ` (see the README, "Workers").
+"""jobs_app's RQ worker and job classes, named in `settings.RQ` (see docs/workers.md).
 
 - The job class imports nothing but jobs_app's entry point (and the functions a
   project allow-lists), so a job planted in Redis cannot make a worker call
@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 import rq
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -92,7 +93,13 @@ def _queue(name: str, connection: Any, job_class: type[rq.job.Job]) -> rq.Queue:
     return rq.Queue(name, connection=connection, serializer=JSONSerializer, job_class=job_class)
 
 
-class _JobsAppWorkerMixin:
+if TYPE_CHECKING:  # the mixin's `super()` is RQ's worker: let the type checker see it
+    _RQWorker = rq.Worker
+else:
+    _RQWorker = object
+
+
+class _JobsAppWorkerMixin(_RQWorker):
     def __init__(self, queues: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(queues, str | rq.Queue):
             queues = [queues]
@@ -185,7 +192,8 @@ class _JobsAppWorkerMixin:
             return super().handle_job_success(job, queue, started_job_registry)
         with self.connection.pipeline() as pipeline:
             self.increment_successful_job_count(pipeline=pipeline)
-            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            worked = job.ended_at - job.started_at if job.ended_at and job.started_at else timedelta(0)
+            self.increment_total_working_time(worked, pipeline)
             self.cleanup_execution(job, pipeline=pipeline)
             pipeline.delete(job.key)
             pipeline.execute()

@@ -1,7 +1,7 @@
 """Settings for the demo project around jobs_app.
 
 Twelve-factor: everything that differs between machines comes from the environment
-(or a `.env` file at the top of the checkout). The README lists every variable.
+(or a `.env` file at the top of the checkout). docs/settings.md lists every variable.
 """
 
 from pathlib import Path
@@ -110,12 +110,12 @@ RQ_QUEUES = {
 }
 RQ = {
     # jobs_app's worker runs only jobs_app's entry point, decodes JSON only and
-    # drains high-priority queues first; see the README, "Workers".
+    # drains high-priority queues first; see docs/workers.md.
     "WORKER_CLASS": "jobs_app.worker.Worker",
     "JOB_CLASS": "jobs_app.worker.Job",
 }
 
-JOBS_APP = {}
+JOBS_APP: dict[str, object] = {}
 
 LOGGING = {
     "version": 1,

@@ -1,4 +1,4 @@
-"""Retake the README's admin screenshots: demo data, a real Redis, a worker, runserver, and Debian's Chromium.
+"""Retake the admin screenshots of docs/admin.md: demo data, a real Redis, a worker, runserver, and Debian's Chromium.
 
     .venv/bin/python docs/screenshots/take.py
 

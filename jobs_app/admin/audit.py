@@ -18,8 +18,13 @@ def targets(queryset: QuerySet[Job]) -> list[tuple[str, str]]:
     return [(str(pk), f"{handler}:{pk}") for pk, handler in queryset.order_by().values_list("pk", "handler")]
 
 
-def log(user_id: int, jobs: Iterable[tuple[str, str]], message: str) -> None:
-    """One `LogEntry` per job, under the `Job` content type, written with bulk INSERTs."""
+def log(user_id: int | None, jobs: Iterable[tuple[str, str]], message: str) -> None:
+    """One `LogEntry` per job, under the `Job` content type, written with bulk INSERTs.
+
+    `user_id` is `request.user.pk`; an anonymous user (None) never reaches the admin, and is not logged.
+    """
+    if user_id is None:
+        return
     content_type = ContentType.objects.get_for_model(Job)
     LogEntry.objects.bulk_create(
         (

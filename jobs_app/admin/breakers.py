@@ -14,14 +14,14 @@ from django.utils.translation import gettext as _
 from .. import breaker
 
 if TYPE_CHECKING:
-    from django.contrib.admin import ModelAdmin
+    from .jobs import JobAdmin
 
 logger = logging.getLogger("jobs_app")
 
 ACTIONS = ("open", "close")
 
 
-def breaker_view(model_admin: ModelAdmin, request: HttpRequest, name: str, action: str) -> HttpResponse:
+def breaker_view(model_admin: JobAdmin, request: HttpRequest, name: str, action: str) -> HttpResponse:
     """POST only (CSRF-checked by `admin_view`), for staff who may retry jobs: open or close one breaker."""
     if not (model_admin.has_view_permission(request) and model_admin.has_retry_permission(request)):
         raise PermissionDenied

@@ -18,14 +18,14 @@ from .chart import FAILED_COLOUR, SUCCEEDED_COLOUR, attempts_chart
 from .display import state_badge
 
 if TYPE_CHECKING:
-    from django.contrib.admin import ModelAdmin
+    from .jobs import JobAdmin
 
 logger = logging.getLogger("jobs_app")
 
 CHART_HOURS = 24
 
 
-def dashboard_view(model_admin: ModelAdmin, request: HttpRequest) -> HttpResponse:
+def dashboard_view(model_admin: JobAdmin, request: HttpRequest) -> HttpResponse:
     """Read-only figures from `jobs_app.stats`; Redis being down is shown, not raised."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied

@@ -33,8 +33,9 @@ class HandlerFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         names = sorted(all_handlers())
-        if self.value() and self.value() not in names:
-            names.append(self.value())
+        chosen = self.value()
+        if chosen and chosen not in names:
+            names.append(chosen)
         return [(name, name) for name in names]
 
     def queryset(self, request, queryset):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -16,7 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from .. import services
-from ..models import FailedJob, Job, JobAttempt
+from ..models import FailedJob, Job, JobAttempt, JobQuerySet
 from ..states import RETRYABLE
 from . import audit, display
 from .breakers import breaker_view
@@ -68,10 +69,16 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_display_links = ("short_id",)
-    list_filter = ("state", QueueFilter, HandlerFilter, ErrorTypeFilter, ("failed_at", admin.DateFieldListFilter))
+    list_filter: ClassVar[tuple[Any, ...]] = (
+        "state",
+        QueueFilter,
+        HandlerFilter,
+        ErrorTypeFilter,
+        ("failed_at", admin.DateFieldListFilter),
+    )
     search_fields = ("handler", "error_message")
     search_help_text = _("A job id (or its first 8 characters), a handler name, or words of the error message.")
-    actions = ("retry_selected", "cancel_selected")
+    actions: Sequence[str] | None = ("retry_selected", "cancel_selected")
     inlines = (JobAttemptInline,)
     list_per_page = 50
     show_full_result_count = False
@@ -92,7 +99,7 @@ class JobAdmin(admin.ModelAdmin):
         ),
         (_("Delivery"), {"fields": ("needs_push",), "classes": ("collapse",)}),
     )
-    readonly_fields = [name for _title, options in fieldsets for name in options["fields"]]
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     # Columns and fields
 
@@ -168,7 +175,7 @@ class JobAdmin(admin.ModelAdmin):
     # Bulk actions: filter, call one service, report.
 
     @admin.action(description=_("Retry selected jobs"), permissions=["retry"])
-    def retry_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    def retry_selected(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         retryable = audit.targets(queryset.filter(state__in=RETRYABLE))
         result = services.rerun(queryset)
         if result.retried:
@@ -199,7 +206,7 @@ class JobAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
-    def cancel_selected(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+    def cancel_selected(self, request: HttpRequest, queryset: JobQuerySet) -> None:
         waiting = audit.targets(queryset.runnable())
         result = services.cancel(queryset)
         if result.cancelled:
@@ -255,7 +262,8 @@ class JobAdmin(admin.ModelAdmin):
         """POST only (CSRF-checked by `admin_view`): re-run one job, then back to its page."""
         job = self.get_object(request, unquote(object_id))
         if job is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # Django's own "no such object" message and redirect: private, so django-stubs leave it out.
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)  # type: ignore[attr-defined]
         if not (self.has_view_permission(request, job) and self.has_retry_permission(request, job)):
             raise PermissionDenied
         result = services.rerun(job)
@@ -297,9 +305,9 @@ class FailedJobAdmin(JobAdmin):
     # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
     date_hierarchy = "failed_at"
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> JobQuerySet:
         # Read through the (state, -failed_at) index.
-        return super().get_queryset(request).failed()
+        return cast(JobQuerySet, super().get_queryset(request)).failed()  # FailedJob's manager makes them
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 ESTIMATE_ABOVE = 10_000
@@ -20,7 +21,7 @@ class LargeTablePaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if not getattr(queryset, "query", None) or queryset.query.where:
+        if not isinstance(queryset, QuerySet) or queryset.query.where:
             return super().count
         estimate = _estimated_rows(queryset.db, queryset.model._meta.db_table)
         return estimate if estimate is not None and estimate > ESTIMATE_ABOVE else super().count

@@ -1,4 +1,4 @@
-"""`manage.py retry_failed`: the sweeper. See the README, "The sweeper"."""
+"""`manage.py retry_failed`: the sweeper. See docs/sweeper.md."""
 
 from __future__ import annotations
 
