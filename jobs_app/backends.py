@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("jobs_app")
 
-STATUS = {
+STATUS: dict[str, TaskResultStatus] = {
     State.SCHEDULED: TaskResultStatus.READY,
     State.QUEUED: TaskResultStatus.READY,
     State.RUNNING: TaskResultStatus.RUNNING,
@@ -154,7 +154,7 @@ class JobsAppBackend(BaseTaskBackend):
         return task_result_of(job, self._as_enqueued(task, job), self.alias)
 
     def _as_enqueued(self, task: Task, job: Job) -> Task:
-        changes = {}
+        changes: dict[str, Any] = {}
         if job.queue != task.queue_name:
             changes["queue_name"] = job.queue
         if task.backend != self.alias:
@@ -238,7 +238,7 @@ def task_result_of(job: Job, task: Task, alias: str, *, history: Sequence[tuple]
     starts = [started_at for started_at, *_ in history]
     if job.state == State.RUNNING and job.started_at:
         starts.append(job.started_at)
-    result = TaskResult(
+    result: TaskResult = TaskResult(
         task=task,
         id=str(job.pk),
         status=status,

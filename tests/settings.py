@@ -1,13 +1,13 @@
 """The project's settings plus a test app whose handlers.py the tests enqueue."""
 
+from importlib.util import find_spec
+
 from jobs_app import Backoff
 from project.settings import *  # noqa: F403
 from project.settings import INSTALLED_APPS, JOBS_APP
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
-try:
-    import django.tasks  # noqa: F401  (Django 6)
-except ImportError:  # Django 5.2: the backport's app registers its system checks and signal receivers
+if find_spec("django.tasks") is None:  # Django 5.2: the backport's app registers its checks and signal receivers
     INSTALLED_APPS.append("django_tasks")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
