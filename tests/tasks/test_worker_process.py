@@ -51,7 +51,7 @@ def test_a_task_whose_worker_was_killed_is_retried_and_its_result_shows_the_lost
     processes.kill_pid(horse)
     processes.wait(VICTIM, timeout=10)
 
-    # As in tests/sweeper/test_killed_worker.py: the dead worker's key goes as its heartbeat expiry would,
+    # As in the repair's own killed-worker test: the dead worker's key goes as its heartbeat expiry would,
     # and the repair's grace period is measured from a minute on.
     redis.delete(f"rq:worker:{VICTIM}")
     assert sweep(now=timezone.now() + timedelta(seconds=61)).details["killed"] == 1
