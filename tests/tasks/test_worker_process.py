@@ -7,23 +7,12 @@ from django.utils import timezone
 
 from jobs_app.sweeper import sweep
 from jobs_app.tasks_compat import TaskResultStatus
-from tests.faults.processes import Processes
 from tests.polling import wait_for
 from tests.testapp import tasks
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 
 VICTIM = "test-task-victim"
-
-
-@pytest.fixture
-def processes(tmp_path, subprocess_env, manage_py):
-    """Real `manage.py` processes on the test database and Redis; whatever is left is killed at the end."""
-    group = Processes(tmp_path, subprocess_env, manage_py)
-    try:
-        yield group
-    finally:
-        group.stop_all()
 
 
 def test_a_worker_process_imports_tasks_py_and_runs_tasks(processes):
