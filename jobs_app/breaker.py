@@ -17,8 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .conf import BREAKER_DEFAULTS as DEFAULTS
-from .conf import app_settings
+from .conf import BreakerSettings, app_settings
 from .registry import all_handlers
 from .transport import control_connection
 
@@ -90,13 +89,6 @@ return {before, b.state, allowed, tostring(retry_at)}
 
 
 @dataclass(frozen=True, kw_only=True)
-class BreakerSettings:
-    failure_threshold: int = DEFAULTS["failure_threshold"]
-    recovery_timeout: float = DEFAULTS["recovery_timeout"]
-    success_threshold: int = DEFAULTS["success_threshold"]
-
-
-@dataclass(frozen=True, kw_only=True)
 class Decision:
     """May a job of this breaker run now? If not, `retry_at` is when to try it again."""
 
@@ -126,7 +118,7 @@ class BreakerState:
 
 def settings_for(name: str) -> BreakerSettings:
     """`JOBS_APP["BREAKERS"][name]`, each missing key from the defaults."""
-    return BreakerSettings(**{**DEFAULTS, **app_settings.BREAKERS.get(name, {})})
+    return app_settings.breaker(name)
 
 
 def names() -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from .conf import BREAKER_DEFAULTS, DEFAULTS, app_settings
-from .policy import AutoRetry, to_seconds
+from .policy import to_seconds
 from .registry import all_handlers
 
 WORKER_CLASSES = ("jobs_app.worker.Worker", "jobs_app.worker.SimpleWorker")
@@ -52,6 +54,22 @@ def check_rq_settings(app_configs=None, **kwargs) -> list:
 
 
 @register()
+def check_setting_names(app_configs=None, **kwargs) -> list:
+    """Every key of JOBS_APP is a setting jobs_app knows: a misspelt one would be ignored silently."""
+    configured = getattr(settings, "JOBS_APP", {})
+    if not isinstance(configured, dict):
+        return [
+            Error("JOBS_APP must be a dict.", hint='For example JOBS_APP = {"REPAIR_GRACE": 60}.', id="jobs_app.E003")
+        ]
+    messages = []
+    for name in sorted(set(configured) - set(DEFAULTS), key=str):
+        close = difflib.get_close_matches(str(name), list(DEFAULTS), n=1)
+        hint = f"Did you mean {close[0]!r}?" if close else f"The settings are: {', '.join(sorted(DEFAULTS))}."
+        messages.append(Error(f"JOBS_APP has an unknown setting {name!r}.", hint=hint, id="jobs_app.E004"))
+    return messages
+
+
+@register()
 def check_sweeper_settings(app_configs=None, **kwargs) -> list:
     """JOBS_APP["AUTO_RETRY"], ["REPAIR_GRACE"], ["ALERT_DEAD_THRESHOLD"] and ["RETENTION"]."""
     messages = []
@@ -59,9 +77,8 @@ def check_sweeper_settings(app_configs=None, **kwargs) -> list:
     def error(setting: str, problem: str, hint: str, number: int) -> None:
         messages.append(Error(f'JOBS_APP["{setting}"] {problem}', hint=hint, id=f"jobs_app.E1{number:02d}"))
 
-    auto_retry = app_settings.AUTO_RETRY
     try:
-        AutoRetry(**{**DEFAULTS["AUTO_RETRY"], **auto_retry})
+        app_settings.auto_retry  # noqa: B018 - building it is the check
     except (TypeError, ValueError) as problem:
         error("AUTO_RETRY", f"is not valid: {problem}", 'For example {"delay": 300, "max_retries": 3}.', 1)
     try:
@@ -71,13 +88,11 @@ def check_sweeper_settings(app_configs=None, **kwargs) -> list:
     threshold = app_settings.ALERT_DEAD_THRESHOLD
     if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0):
         error("ALERT_DEAD_THRESHOLD", f"must be a whole number or None, got {threshold!r}", "For example 100.", 3)
-    retention = app_settings.RETENTION
     try:
-        unknown = sorted(set(retention) - set(DEFAULTS["RETENTION"]))
+        unknown = sorted(set(app_settings.RETENTION) - set(DEFAULTS["RETENTION"]))
         if unknown:
             raise ValueError(f"unknown state(s) {', '.join(unknown)}")
-        for state, seconds in retention.items():
-            to_seconds(seconds, name=state)
+        app_settings.retention  # noqa: B018 - building it is the check
     except (AttributeError, TypeError, ValueError) as problem:
         error(
             "RETENTION",
@@ -108,7 +123,8 @@ def check_breaker_settings(app_configs=None, **kwargs) -> list:
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     problem = f"{key} must be a whole number of at least 1, got {value!r}"
             try:
-                if not to_seconds(config.get("recovery_timeout", 60), name="recovery_timeout"):
+                recovery = config.get("recovery_timeout", BREAKER_DEFAULTS["recovery_timeout"])
+                if not to_seconds(recovery, name="recovery_timeout"):
                     problem = "recovery_timeout must be more than 0 seconds"
             except (TypeError, ValueError) as error:
                 problem = str(error)

@@ -1,10 +1,20 @@
-"""The one place jobs_app reads its settings, lazily, so `override_settings` works."""
+"""The one place jobs_app reads its settings, lazily, so `override_settings` works.
+
+`app_settings.NAME` is the raw value of `JOBS_APP["NAME"]` (or its default); the lower-case
+properties return the values merged with their defaults and typed: `auto_retry`, `retention`,
+`breaker(name)`. `checks.py` reports settings that are not valid.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from .policy import AutoRetry
 
 DEFAULTS: dict[str, Any] = {
     # Largest JSON payload (arguments) a job may carry, in bytes.
@@ -20,7 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # The sweeper (`manage.py retry_failed`): re-run a failed job `delay` seconds after it failed,
     # at most `max_retries` times, then move it to `dead`. A handler's `auto_retry=` overrides it.
     "AUTO_RETRY": {"delay": 300, "max_retries": 3},
-    # Seconds a queued, scheduled or running job is left alone before the sweeper's repair touches it.
+    # Seconds a queued, scheduled or running job is left alone before the sweeper's repair touches it,
+    # and how old a worker's last heartbeat may be before the repair takes the worker for dead.
     "REPAIR_GRACE": 60,
     # More jobs than this going `dead` within an hour: the sweeper logs an error and mails the admins.
     # None turns the alert off.
@@ -35,6 +46,15 @@ DEFAULTS: dict[str, Any] = {
 BREAKER_DEFAULTS = {"failure_threshold": 5, "recovery_timeout": 60, "success_threshold": 3}
 
 
+@dataclass(frozen=True, kw_only=True)
+class BreakerSettings:
+    """One circuit breaker's settings, each key the settings leave out taken from `BREAKER_DEFAULTS`."""
+
+    failure_threshold: int = BREAKER_DEFAULTS["failure_threshold"]
+    recovery_timeout: float = BREAKER_DEFAULTS["recovery_timeout"]
+    success_threshold: int = BREAKER_DEFAULTS["success_threshold"]
+
+
 class AppSettings:
     """`app_settings.NAME` reads `settings.JOBS_APP["NAME"]`, falling back to the default."""
 
@@ -42,6 +62,28 @@ class AppSettings:
         if name not in DEFAULTS:
             raise AttributeError(f"jobs_app has no setting {name!r}")
         return getattr(settings, "JOBS_APP", {}).get(name, DEFAULTS[name])
+
+    @property
+    def auto_retry(self) -> AutoRetry:
+        """`AUTO_RETRY` as an `AutoRetry`, missing keys from the defaults."""
+        from .policy import default_auto_retry
+
+        return default_auto_retry({**DEFAULTS["AUTO_RETRY"], **self.AUTO_RETRY})
+
+    @property
+    def retention(self) -> dict[str, timedelta]:
+        """`RETENTION` by state as timedeltas, missing states from the defaults."""
+        from .policy import to_seconds
+
+        configured = {**DEFAULTS["RETENTION"], **self.RETENTION}
+        return {
+            state: timedelta(seconds=to_seconds(configured[state], name=f"RETENTION[{state!r}]"))
+            for state in DEFAULTS["RETENTION"]
+        }
+
+    def breaker(self, name: str) -> BreakerSettings:
+        """`BREAKERS[name]`, each missing key from `BREAKER_DEFAULTS`."""
+        return BreakerSettings(**{**BREAKER_DEFAULTS, **self.BREAKERS.get(name, {})})
 
 
 app_settings = AppSettings()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 
 class JobsAppError(Exception):
     """Base class of every jobs_app exception."""
@@ -32,3 +34,10 @@ class WorkerDied(JobsAppError):
 
 class ForbiddenJobFunction(JobsAppError):
     """An RQ job names a callable that workers must not import (only jobs_app's entry point is allowed)."""
+
+
+class UnknownQueue(ImproperlyConfigured, ValueError):
+    """A job names a queue that is not in `settings.RQ_QUEUES`: add it there, or use one that is.
+
+    Also a `ValueError`, which is what it was before it had a name.
+    """

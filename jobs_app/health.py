@@ -15,7 +15,8 @@ from . import recurring, stats
 Check = Callable[[], list[str]]
 
 
-def queues_without_workers() -> list[str]:
+def workerless_queues() -> list[str]:
+    """Queues with jobs waiting and no worker alive (`stats.queues_without_workers`), as reasons."""
     counts = stats.state_counts()
     return [
         f"Queue {queue!r} has {counts[queue]['queued']} waiting job(s) and no worker alive"
@@ -28,7 +29,7 @@ def stale_recurring() -> list[str]:
     return recurring.stale_reasons()
 
 
-CHECKS: list[Check] = [queues_without_workers, stale_recurring]
+CHECKS: list[Check] = [workerless_queues, stale_recurring]
 
 
 def problems() -> list[str]:

@@ -94,7 +94,8 @@ class Backoff:
 class Verdict(enum.StrEnum):
     RETRY = "retry"  # another attempt after `delay` seconds
     FAIL = "fail"  # attempts used up: `failed`, which the sweeper may re-run later
-    GIVE_UP = "give_up"  # retrying cannot help: `dead`
+    DEAD = "dead"  # retrying cannot help: `dead`, the dead letter (the sweeper's `Sweep.DEAD` too)
+    GIVE_UP = "dead"  # the same verdict under its older name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,7 +121,7 @@ def decide(
     if isinstance(error, PermanentError) or (
         give_up_on and isinstance(error, give_up_on) and not isinstance(error, TransientError)
     ):
-        return RetryDecision(verdict=Verdict.GIVE_UP)
+        return RetryDecision(verdict=Verdict.DEAD)
     if attempt < max_attempts:
         return RetryDecision(verdict=Verdict.RETRY, delay=backoff.seconds_after(attempt, rng))
     return RetryDecision(verdict=Verdict.FAIL)
@@ -171,3 +172,31 @@ def sweep_action(
     if failed_at is not None and (now - failed_at).total_seconds() < auto_retry.delay_after(error_type):
         return Sweep.WAIT
     return Sweep.RETRY
+
+
+def default_auto_retry(configured: Mapping[str, Any]) -> AutoRetry:
+    """`JOBS_APP["AUTO_RETRY"]` as an `AutoRetry`; the keys it leaves out take `AutoRetry`'s defaults."""
+    return AutoRetry(**configured)
+
+
+def auto_retry_for(
+    handler_policy: AutoRetry | bool | None,
+    *,
+    defaults: AutoRetry,
+    delay: float | None = None,
+    max_retries: int | None = None,
+) -> AutoRetry | None:
+    """The auto-retry policy of one handler's jobs: the command line, then the handler, then the settings.
+
+    `handler_policy` is the handler's `auto_retry=` (None: the settings' `defaults`; False: off);
+    `delay` and `max_retries` come from the command line and win. None: auto-retry is off.
+    """
+    if handler_policy is False:
+        return None
+    policy = handler_policy if isinstance(handler_policy, AutoRetry) else defaults
+    if delay is not None:
+        # A delay given on the command line holds for every error type.
+        policy = AutoRetry(delay=delay, max_retries=policy.max_retries)
+    if max_retries is not None:
+        policy = AutoRetry(delay=policy.delay, max_retries=max_retries, delay_for=policy.delay_for)
+    return policy

@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from croniter import croniter
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from . import transport
 from .models import Job
 from .registry import Handler, all_handlers, get_handler
+from .schedule import Schedule
 from .states import State
 
 logger = logging.getLogger("jobs_app")
 
 KEY_PREFIX = "cron:"
-# How many gaps between a cron expression's runs are measured to find its longest.
-_GAPS_MEASURED = 400
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_REFERENCE = datetime(2025, 1, 1, tzinfo=UTC)
 # A slot claimed in Redis stays claimed this long (the row, once committed, then answers instead).
 _CLAIM_TTL = 24 * 3600
+
+__all__ = ["Schedule", "catch_up", "describe", "fire", "next_slot", "period", "previous_slot", "statuses"]
 
 
 def recurring_handlers() -> list[Handler]:
@@ -39,41 +37,23 @@ def recurring_handlers() -> list[Handler]:
 
 def period(handler: Handler) -> float:
     """Seconds between runs: `every=`, or the longest gap between two runs of its cron expression."""
-    if handler.every is not None:
-        return handler.every
-    times = _cron(handler, _REFERENCE)
-    previous = times.get_next(datetime)
-    longest = 0.0
-    for _ in range(_GAPS_MEASURED):
-        current = times.get_next(datetime)
-        longest = max(longest, (current - previous).total_seconds())
-        previous = current
-    return longest
+    return _schedule(handler).period()
 
 
 def previous_slot(handler: Handler, now: datetime) -> datetime:
     """The latest slot at or before `now`: the occurrence that is due."""
-    now = now.astimezone(UTC)
-    if handler.every is not None:
-        elapsed = (now - _EPOCH).total_seconds()
-        return _EPOCH + timedelta(seconds=elapsed - elapsed % handler.every)
-    # croniter's get_prev() is strictly before its start: start a hair later so `now` itself counts.
-    return _cron(handler, now + timedelta(microseconds=1)).get_prev(datetime).astimezone(UTC)
+    return _schedule(handler).previous_slot(now)
 
 
 def next_slot(handler: Handler, now: datetime) -> datetime:
     """The first slot after `now`."""
-    now = now.astimezone(UTC)
-    if handler.every is not None:
-        return previous_slot(handler, now) + timedelta(seconds=handler.every)
-    return _cron(handler, now).get_next(datetime).astimezone(UTC)
+    return _schedule(handler).next_slot(now)
 
 
-def _cron(handler: Handler, start: datetime) -> croniter:
-    """The cron iterator of a handler declared with `schedule=`."""
-    if handler.schedule is None:
-        raise ValueError(f"{handler.name} has no cron schedule")
-    return croniter(handler.schedule, start)
+def _schedule(handler: Handler) -> Schedule:
+    if handler.recurrence is None:
+        raise ValueError(f"{handler.name} is not a recurring handler (give it schedule= or every=)")
+    return handler.recurrence
 
 
 def occurrence_key(handler: Handler, slot: datetime) -> str:
@@ -83,14 +63,7 @@ def occurrence_key(handler: Handler, slot: datetime) -> str:
 
 def describe(handler: Handler) -> str:
     """The schedule in words, for the admin: `cron 0 0 * * *` or `every 5 minutes`."""
-    if handler.schedule is not None:
-        return f"cron {handler.schedule}"
-    seconds = period(handler)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            count = int(seconds // size)
-            return f"every {count} {unit}{'s' if count != 1 else ''}"
-    return f"every {seconds:g} seconds"
+    return _schedule(handler).describe()
 
 
 def fire(name: str, *, now: datetime | None = None) -> Job | None:
@@ -113,7 +86,7 @@ def fire(name: str, *, now: datetime | None = None) -> Job | None:
     try:
         job = handler.using(idempotency_key=key).enqueue()
     except BaseException:
-        transport.control_connection().delete(f"jobs_app:{key}")
+        transport.unset(key)
         raise
     logger.info("Recurring: enqueued %s for %s", job.label, slot.isoformat())
     return job
@@ -177,9 +150,9 @@ def statuses(now: datetime | None = None) -> list[RecurringStatus]:
     }
     result = []
     for handler in handlers:
-        max_interval = handler.max_interval
-        if max_interval is None:  # only handlers that are not recurring have none
+        if handler.recurrence is None:
             continue
+        max_interval = handler.recurrence.max_interval
         row = figures.get(handler.name, {})
         latest = (
             Job.objects.filter(handler=handler.name).order_by("-created_at").values("state", "started_at", "created_at")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import autodiscover_modules
 
+from .context import InlineContext
 from .exceptions import HandlerNotFound
-from .policy import AutoRetry, Backoff, Seconds, to_seconds
+from .policy import AutoRetry, Backoff, to_seconds
+from .schedule import Schedule
 from .states import Priority
 
 if TYPE_CHECKING:
@@ -20,28 +22,11 @@ if TYPE_CHECKING:
 
 _registry: dict[str, Handler] = {}
 
-# The per-enqueue options `Handler.using()` accepts.
-USING_OPTIONS = frozenset({"queue", "priority", "attempts", "backoff", "timeout", "delay", "at", "idempotency_key"})
-# The options `@job_handler` accepts: they hold on every enqueue.
-DECORATOR_OPTIONS = frozenset(
-    {
-        "queue",
-        "priority",
-        "attempts",
-        "backoff",
-        "timeout",
-        "give_up_on",
-        "on_retry",
-        "on_failure",
-        "takes_context",
-        "auto_retry",
-        "schedule",
-        "every",
-        "max_interval",
-        "breaker",
-    }
-)
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# Field metadata: `using` marks the options `Handler.using()` accepts; `per_enqueue` those that only
+# `using()` takes (they describe one enqueue, not the handler).
+_USING = {"using": True}
+_PER_ENQUEUE = {"using": True, "per_enqueue": True}
 
 
 class Call(tuple):
@@ -59,153 +44,108 @@ class Call(tuple):
         raise TypeError(f"enqueue_many() takes tuples of arguments or Call(...) objects, not {type(call).__name__}")
 
 
+@dataclass(frozen=True, eq=False, repr=False)
 class Handler:
-    """A registered job handler.
+    """A registered job handler: a value, its options checked once when it is built.
 
     Call it to run the function inline; `.enqueue(...)` records a job and runs it on a
     worker with the handler's options; `.using(...)` returns a copy with some options changed.
     """
 
-    def __init__(
-        self,
-        func: Callable[..., Any],
-        *,
-        name: str,
-        queue: str = "default",
-        priority: str = Priority.NORMAL,
-        attempts: int = 3,
-        backoff: Backoff | None = None,
-        timeout: Seconds | None = None,
-        give_up_on: Iterable[type[BaseException]] = (),
-        on_retry: Callable[[Job, BaseException], Any] | None = None,
-        on_failure: Callable[[Job, BaseException], Any] | None = None,
-        takes_context: bool = False,
-        delay: Seconds | None = None,
-        at: datetime | None = None,
-        idempotency_key: str | None = None,
-        auto_retry: AutoRetry | bool | None = None,
-        schedule: str | None = None,
-        every: Seconds | None = None,
-        max_interval: Seconds | None = None,
-        breaker: str | None = None,
-    ) -> None:
+    func: Callable[..., Any]
+    _: KW_ONLY
+    name: str
+    queue: str = field(default="default", metadata=_USING)
+    priority: str = field(default=Priority.NORMAL, metadata=_USING)
+    attempts: int = field(default=3, metadata=_USING)
+    # Field types are the values after __post_init__; it also takes what they are made from (None for the
+    # default backoff, a timedelta for seconds, any iterable of exception classes).
+    backoff: Backoff = field(default=None, metadata=_USING)  # type: ignore[assignment]
+    timeout: float | None = field(default=None, metadata=_USING)
+    give_up_on: tuple[type[BaseException], ...] = ()
+    on_retry: Callable[[Job, BaseException], Any] | None = None
+    on_failure: Callable[[Job, BaseException], Any] | None = None
+    takes_context: bool = False
+    # None: JOBS_APP["AUTO_RETRY"]; False: failed jobs go straight to `dead`.
+    auto_retry: AutoRetry | bool | None = None
+    # Recurring: a cron expression (UTC, as rq's cron scheduler reads it) or a period in seconds, and
+    # the seconds it may go without a success (1.5 periods unless given). See `recurrence`.
+    schedule: str | None = None
+    every: float | None = None
+    max_interval: float | None = None
+    breaker: str | None = None
+    delay: float | None = field(default=None, metadata=_PER_ENQUEUE)
+    at: datetime | None = field(default=None, metadata=_PER_ENQUEUE)
+    idempotency_key: str | None = field(default=None, metadata=_PER_ENQUEUE)
+    recurrence: Schedule | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        name, func = self.name, self.func
         if not callable(func):
             raise TypeError(f"@job_handler must decorate a function, not {type(func).__name__}")
         if not isinstance(name, str) or not name.strip():
             raise TypeError("a job handler needs a non-empty name, for example @job_handler('email.send')")
-        if not isinstance(queue, str) or not queue:
-            raise TypeError(f"{name}: queue must be a queue name from RQ_QUEUES, got {queue!r}")
-        if priority not in Priority.values:
-            raise ValueError(f"{name}: priority must be one of {', '.join(Priority.values)}, got {priority!r}")
+        if not isinstance(self.queue, str) or not self.queue:
+            raise TypeError(f"{name}: queue must be a queue name from RQ_QUEUES, got {self.queue!r}")
+        if self.priority not in Priority.values:
+            raise ValueError(f"{name}: priority must be one of {', '.join(Priority.values)}, got {self.priority!r}")
+        attempts = self.attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise ValueError(f"{name}: attempts must be a whole number of at least 1, got {attempts!r}")
-        if backoff is None:
-            backoff = Backoff.exponential(delay=1)
+        backoff = Backoff.exponential(delay=1) if self.backoff is None else self.backoff
         if not isinstance(backoff, Backoff):
             raise TypeError(f"{name}: backoff must be Backoff.exponential(...) or Backoff.fixed(...)")
-        give_up_on = tuple(give_up_on)
+        give_up_on = tuple(self.give_up_on)
         if not all(isinstance(cls, type) and issubclass(cls, BaseException) for cls in give_up_on):
             raise TypeError(f"{name}: give_up_on must be a tuple of exception classes, got {give_up_on!r}")
-        for hook_name, hook in (("on_retry", on_retry), ("on_failure", on_failure)):
+        for hook_name in ("on_retry", "on_failure"):
+            hook = getattr(self, hook_name)
             if hook is not None and not callable(hook):
                 raise TypeError(f"{name}: {hook_name} must be callable(job, exc), got {hook!r}")
-        if delay is not None and at is not None:
+        if self.delay is not None and self.at is not None:
             raise TypeError(f"{name}: give delay= or at=, not both")
-        if at is not None and (not isinstance(at, datetime) or at.tzinfo is None):
-            raise ValueError(f"{name}: at= must be a timezone-aware datetime, got {at!r}")
-        if idempotency_key is not None and (
-            not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH
-        ):
+        if self.at is not None and (not isinstance(self.at, datetime) or self.at.tzinfo is None):
+            raise ValueError(f"{name}: at= must be a timezone-aware datetime, got {self.at!r}")
+        key = self.idempotency_key
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH):
             raise ValueError(
                 f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
             )
-
-        if auto_retry is True:
-            auto_retry = None
+        auto_retry = None if self.auto_retry is True else self.auto_retry
         if auto_retry is not None and auto_retry is not False and not isinstance(auto_retry, AutoRetry):
             raise TypeError(f"{name}: auto_retry must be AutoRetry(...), False (off) or None (the settings' default)")
-
-        if schedule is not None and every is not None:
-            raise TypeError(f"{name}: give schedule= (cron) or every= (a period), not both")
-        if schedule is not None and (not isinstance(schedule, str) or not croniter.is_valid(schedule)):
-            raise ValueError(
-                f"{name}: schedule must be a cron expression such as '0 0 * * *' (minute hour day month weekday), "
-                f"got {schedule!r}"
-            )
-        every_seconds = None if every is None else to_seconds(every, name=f"{name}: every")
-        if every_seconds is not None and every_seconds < 1:
-            raise ValueError(f"{name}: every must be at least 1 second, got {every!r}")
-        if max_interval is not None and schedule is None and every is None:
-            raise TypeError(f"{name}: max_interval= only means something with schedule= or every=")
-        max_interval_seconds = None if max_interval is None else to_seconds(max_interval, name=f"{name}: max_interval")
-        if max_interval_seconds == 0:
-            raise ValueError(f"{name}: max_interval must be more than 0 seconds")
+        recurrence = Schedule.declared(name, schedule=self.schedule, every=self.every, max_interval=self.max_interval)
+        breaker = self.breaker
         if breaker is not None and (not isinstance(breaker, str) or not breaker.strip() or ":" in breaker):
             raise ValueError(f"{name}: breaker must be a name such as 'whatsapp' (no colons), got {breaker!r}")
-
-        self.func = func
-        self.name = name
-        self.queue = queue
-        self.priority = Priority(priority)
-        self.attempts = attempts
-        self.backoff = backoff
-        self.timeout = None if timeout is None else to_seconds(timeout, name=f"{name}: timeout")
-        if self.timeout == 0:
+        timeout = None if self.timeout is None else to_seconds(self.timeout, name=f"{name}: timeout")
+        if timeout == 0:
             raise ValueError(f"{name}: timeout must be more than 0 seconds")
-        self.give_up_on = give_up_on
-        self.on_retry = on_retry
-        self.on_failure = on_failure
-        self.takes_context = bool(takes_context)
-        self.delay = None if delay is None else to_seconds(delay, name=f"{name}: delay")
-        self.at = at
-        self.idempotency_key = idempotency_key
-        # None: JOBS_APP["AUTO_RETRY"]; False: failed jobs go straight to `dead`.
-        self.auto_retry = auto_retry
-        # Recurring: a cron expression (UTC, as rq's cron scheduler reads it) or a period in seconds.
-        self.schedule = schedule
-        self.every = every_seconds
-        self._max_interval = max_interval_seconds
-        self.breaker = breaker
-        functools.update_wrapper(self, func)
+
+        normalised = {
+            "priority": Priority(self.priority),
+            "backoff": backoff,
+            "timeout": timeout,
+            "give_up_on": give_up_on,
+            "takes_context": bool(self.takes_context),
+            "delay": None if self.delay is None else to_seconds(self.delay, name=f"{name}: delay"),
+            "auto_retry": auto_retry,
+            "every": recurrence.every if recurrence else None,
+            "max_interval": recurrence.max_interval if recurrence else None,
+            "recurrence": recurrence,
+        }
+        for attribute, value in normalised.items():
+            object.__setattr__(self, attribute, value)
+        # What functools.update_wrapper copies (a frozen value cannot take its setattr).
+        for attribute in functools.WRAPPER_ASSIGNMENTS:
+            if hasattr(func, attribute):
+                object.__setattr__(self, attribute, getattr(func, attribute))
+        object.__setattr__(self, "__wrapped__", func)
 
     @property
     def recurring(self) -> bool:
         """True when the handler runs on a schedule (`schedule=` or `every=`)."""
-        return self.schedule is not None or self.every is not None
-
-    @functools.cached_property
-    def max_interval(self) -> float | None:
-        """Seconds a recurring handler may go without a successful run before it counts as unhealthy.
-
-        `max_interval=`, or 1.5 times its period (for a cron schedule, its longest gap between runs).
-        """
-        if self._max_interval is not None or not self.recurring:
-            return self._max_interval
-        from .recurring import period
-
-        return 1.5 * period(self)
-
-    def _options(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "queue": self.queue,
-            "priority": self.priority,
-            "attempts": self.attempts,
-            "backoff": self.backoff,
-            "timeout": self.timeout,
-            "give_up_on": self.give_up_on,
-            "on_retry": self.on_retry,
-            "on_failure": self.on_failure,
-            "takes_context": self.takes_context,
-            "delay": self.delay,
-            "at": self.at,
-            "idempotency_key": self.idempotency_key,
-            "auto_retry": self.auto_retry,
-            "schedule": self.schedule,
-            "every": self.every,
-            "max_interval": self._max_interval,
-            "breaker": self.breaker,
-        }
+        return self.recurrence is not None
 
     def using(self, **options: Any) -> Handler:
         """A copy of this handler with some options changed, for one or more enqueues.
@@ -218,13 +158,12 @@ class Handler:
                 f"{self.name}.using() got unknown option(s) {', '.join(unknown)}; "
                 f"it accepts {', '.join(sorted(USING_OPTIONS))}"
             )
-        merged = self._options()
+        # A new delay replaces an earlier at, and the other way round.
         if "delay" in options:
-            merged["at"] = None
+            options.setdefault("at", None)
         if "at" in options:
-            merged["delay"] = None
-        merged.update(options)
-        return Handler(self.func, **merged)
+            options.setdefault("delay", None)
+        return replace(self, **options)
 
     def enqueue(self, *args: Any, **kwargs: Any) -> Job:
         """Record a job for this handler and push it to RQ when the transaction commits."""
@@ -245,13 +184,20 @@ class Handler:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the handler inline, in this process, with no record and no retries."""
         if self.takes_context:
-            from .runner import InlineContext
-
             return self.func(InlineContext(), *args, **kwargs)
         return self.func(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<Handler {self.name} queue={self.queue}>"
+
+
+# The options, read off the fields: what `using()` accepts, and what `@job_handler` accepts.
+USING_OPTIONS = frozenset(option.name for option in fields(Handler) if option.metadata.get("using"))
+DECORATOR_OPTIONS = frozenset(
+    option.name
+    for option in fields(Handler)
+    if option.init and option.kw_only and option.name != "name" and not option.metadata.get("per_enqueue")
+)
 
 
 def job_handler(name: str, **options: Any) -> Callable[[Callable[..., Any]], Handler]:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .conf import DEFAULTS, app_settings
-from .models import Job
-from .policy import to_seconds
-from .states import State
+from . import services
+from .conf import app_settings
+from .states import TERMINAL, State
 
-PURGEABLE = (State.SUCCEEDED, State.DEAD, State.CANCELLED)
+# Finished for good: the states a purge deletes, in a stable order.
+PURGEABLE = tuple(state for state in State if state in TERMINAL)
 BATCH_SIZE = 1000
 _DURATION = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -29,10 +28,7 @@ def parse_duration(value: str) -> timedelta:
 
 def retention() -> dict[str, timedelta]:
     """`JOBS_APP["RETENTION"]` by state, missing states taken from the defaults."""
-    configured = {**DEFAULTS["RETENTION"], **app_settings.RETENTION}
-    return {
-        state: timedelta(seconds=to_seconds(configured[state], name=f"RETENTION[{state!r}]")) for state in PURGEABLE
-    }
+    return app_settings.retention
 
 
 def purge(
@@ -46,21 +42,4 @@ def purge(
     retention, or than `older_than` for all three. Counts by state; `dry_run` only counts."""
     now = now or timezone.now()
     keep = retention() if older_than is None else dict.fromkeys(PURGEABLE, older_than)
-    deleted = dict.fromkeys(PURGEABLE, 0)
-    for state in PURGEABLE:
-        expired = (
-            Job.objects.filter(state=state)
-            .alias(ended=Coalesce("finished_at", "created_at"))
-            .filter(ended__lt=now - keep[state])
-        )
-        if dry_run:
-            deleted[state] = expired.count()
-            continue
-        while True:
-            pks = list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size])
-            if not pks:
-                break
-            # One DELETE for the attempts, one for the jobs (the attempts cascade).
-            Job.objects.filter(pk__in=pks, state=state).delete()
-            deleted[state] += len(pks)
-    return {str(state): count for state, count in deleted.items()}
+    return services.purge({state: now - keep[state] for state in PURGEABLE}, dry_run=dry_run, batch_size=batch_size)

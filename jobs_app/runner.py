@@ -14,6 +14,7 @@ import time
 import traceback as traceback_module
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.db import close_old_connections
@@ -25,41 +26,21 @@ from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
 
 from . import services, transport
 from .breaker import Breaker
+from .context import JobContext
 from .exceptions import HandlerNotFound, JobTimeout
-from .models import Job
+from .models import Job, JobAttempt
 from .payload import encode_result
-from .policy import Backoff, RetryDecision, Verdict, decide
+from .policy import Verdict
 from .registry import Handler, get_handler
 from .signals import attempt_recorded
-from .states import State
+from .states import RUNNABLE, State
 
 logger = logging.getLogger("jobs_app")
 
 # RQ checks `retry.max` against its own count of retries; the database decides, so RQ never stops us.
 _UNLIMITED = sys.maxsize
-
-
-class JobContext:
-    """What a `takes_context=True` handler gets as its first argument."""
-
-    def __init__(self, job: Job | None, attempt: int) -> None:
-        self.job = job
-        self.attempt = attempt
-
-    def set_progress(self, percent: int, message: str = "") -> None:
-        """Record progress (0-100) on the job's row, for the admin and the API."""
-        if self.job is not None:
-            services.set_progress(self.job, percent, message)
-
-
-class InlineContext(JobContext):
-    """The context of a plain, inline call: no row, so progress goes nowhere."""
-
-    def __init__(self) -> None:
-        super().__init__(job=None, attempt=1)
-
-    def set_progress(self, percent: int, message: str = "") -> None:
-        pass
+# Claims tried in one delivery of a due job before it is handed back to RQ.
+_CLAIM_ROUNDS = 3
 
 
 def execute(job_id: str) -> Retry | None:
@@ -72,29 +53,42 @@ def execute(job_id: str) -> Retry | None:
     try:
         job_pk = uuid.UUID(str(job_id))
     except ValueError:
-        logger.warning("Skipped: RQ job %s has no Job row", job_id)
+        logger.warning("Skipped: RQ job %s is not a jobs_app job (its id is not a job id)", job_id)
         return None
     current = get_current_job()
-    job = services.claim(job_pk, worker_name=(current.worker_name if current else None) or "")
-    if job is not None:
-        deferred = _deferred_by_breaker(job)
-        if deferred is not None:
-            return deferred
-        outcome = _run_attempt(job)
-        attempt_recorded.send(sender=Job, job=job)  # jobs_app.backends sends django.tasks' task_finished
-        return outcome
+    worker_name = (current.worker_name if current else None) or ""
+    for _round in range(_CLAIM_ROUNDS):
+        # One `now` for the claim and the look at a missed row: a row that falls due between two
+        # clocks would otherwise be neither claimed nor deferred, and its delivery dropped.
+        now = timezone.now()
+        job = services.claim(job_pk, worker_name=worker_name, now=now)
+        if job is not None:
+            deferred = _deferred_by_breaker(job)
+            if deferred is not None:
+                return deferred
+            outcome = _run_attempt(job)
+            attempt_recorded.send(sender=Job, job=job)  # jobs_app.backends sends django.tasks' task_finished
+            return outcome
+        row = Job.objects.filter(pk=job_pk).only("state", "scheduled_for", "handler").first()
+        if row is None:
+            logger.warning("Skipped: RQ job %s has no Job row", job_id)
+            return None
+        if row.state not in RUNNABLE:
+            logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", row.label, row.state)
+            return None
+        if row.state == State.SCHEDULED and row.scheduled_for and row.scheduled_for > now:
+            # Delivered early (clock skew between hosts, a duplicate push): put it back.
+            logger.info("Deferred: %s is scheduled for %s", row.label, row.scheduled_for.isoformat())
+            return _redeliver_after((row.scheduled_for - now).total_seconds())
+        # Waiting and due, yet the claim missed: the row changed in between (a retry recorded, or a
+        # re-run, after our claim). Claim again with a fresh clock rather than drop the delivery.
+    logger.info("Deferred: %s is due but could not be claimed; RQ delivers it again", job_pk)
+    return _redeliver_after(1)
 
-    row = Job.objects.filter(pk=job_pk).first()
-    if row is None:
-        logger.warning("Skipped: RQ job %s has no Job row", job_id)
-    elif row.state == State.SCHEDULED and row.scheduled_for and row.scheduled_for > timezone.now():
-        # Delivered early (clock skew between hosts, a duplicate push): put it back.
-        wait = (row.scheduled_for - timezone.now()).total_seconds()
-        logger.info("Deferred: %s is scheduled for %s", row.label, row.scheduled_for.isoformat())
-        return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))  # RQ's count must not run out here
-    else:
-        logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", row.label, row.state)
-    return None
+
+def _redeliver_after(seconds: float) -> Retry:
+    """Have RQ deliver this job again after `seconds` (whole seconds, at least 1); RQ's count must not run out."""
+    return Retry(max=_UNLIMITED, interval=max(1, math.ceil(seconds)))
 
 
 def _run_attempt(job: Job) -> Retry | None:
@@ -136,8 +130,7 @@ def _deferred_by_breaker(job: Job) -> Retry | None:
     if decision.allowed or retry_at is None or not services.release(job, until=retry_at):
         return None
     logger.info("Deferred: %s until %s, breaker %s is open", job.label, retry_at.isoformat(), handler.breaker)
-    wait = (retry_at - timezone.now()).total_seconds()
-    return Retry(max=_UNLIMITED, interval=max(1, math.ceil(wait)))
+    return _redeliver_after((retry_at - timezone.now()).total_seconds())
 
 
 def _feed_breaker(handler: Handler | None, *, succeeded: bool) -> None:
@@ -153,7 +146,7 @@ def _feed_breaker(handler: Handler | None, *, succeeded: bool) -> None:
 def _call_with_timeout(handler: Handler, job: Job) -> Any:
     args = list(job.args)
     if handler.takes_context:
-        args.insert(0, JobContext(job, job.attempts))
+        args.insert(0, JobContext(job=job, attempt=job.attempts, report=services.set_progress))
     timeout = transport.handler_timeout(job.queue, job.timeout)
     # SIGALRM where we can (the worker's main thread); a timer thread elsewhere.
     on_main_thread = threading.current_thread() is threading.main_thread()
@@ -162,31 +155,18 @@ def _call_with_timeout(handler: Handler, job: Job) -> Any:
         return handler.func(*args, **job.kwargs)
 
 
-def retry_decision(job: Job, handler: Handler | None, error: BaseException) -> RetryDecision:
-    """What the job's retry policy says after `error` ended its current attempt.
-
-    `handler` None (no handler of that name any more): give up, since nothing can ever run it.
-    """
-    if handler is None:
-        return RetryDecision(verdict=Verdict.GIVE_UP)
-    return decide(
-        attempt=job.attempts,
-        max_attempts=job.max_attempts,
-        backoff=Backoff.from_dict(job.backoff),
-        error=error,
-        give_up_on=handler.give_up_on,
-    )
-
-
-def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at) -> Retry | None:
-    decision = retry_decision(job, handler, error)
-    services.record_failure(
+def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at: datetime) -> Retry | None:
+    decision = services.end_attempt(
         job,
-        started_at=started_at,
+        outcome=JobAttempt.Outcome.FAILED,
         error=error,
+        give_up_on=None if handler is None else handler.give_up_on,
         traceback="".join(traceback_module.format_exception(error)),
-        decision=decision,
+        started_at=started_at,
+        redelivered_by_rq=True,
     )
+    if decision is None:
+        return None  # someone else moved the row on (the repair, a re-run): theirs to deliver
     if decision.verdict == Verdict.RETRY:
         _call_hook(handler.on_retry if handler else None, "on_retry", job, error)
         return _retry_after(decision.delay, attempts_left=job.max_attempts - job.attempts)

@@ -8,27 +8,30 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
 
 from . import transport
 from .models import Job, JobAttempt, JobQuerySet
 from .payload import encode_arguments
-from .policy import RetryDecision, Verdict
+from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
-from .states import RETRYABLE, RUNNABLE, State
+from .states import RETRYABLE, RUNNABLE, TERMINAL, State
 
 if TYPE_CHECKING:
     from .registry import Handler
 
 logger = logging.getLogger("jobs_app")
+
+ResultT = TypeVar("ResultT", bound="BulkResult")
 
 RERUN_BATCH_SIZE = 5000
 BULK_BATCH_SIZE = 1000
@@ -36,15 +39,50 @@ _MAX_MESSAGE_LENGTH = 10_000
 _MAX_TRACEBACK_LENGTH = 50_000
 
 
-def dispatch_of(job: Job) -> transport.Dispatch:
+# The columns `dispatch_from_row` reads, after the primary key.
+DISPATCH_FIELDS = ("handler", "queue", "priority", "timeout", "state", "scheduled_for")
+
+
+def dispatch_from_row(row: Sequence[Any]) -> transport.Dispatch:
+    """The RQ dispatch of one row read as `("pk", *DISPATCH_FIELDS)`: the one place a `Dispatch` is built."""
+    pk, handler, queue, priority, timeout, state, scheduled_for = row
     return transport.Dispatch(
-        job_id=str(job.pk),
-        handler=job.handler,
-        queue=job.queue,
-        priority=job.priority,
-        timeout=job.timeout,
-        run_at=job.scheduled_for if job.state == State.SCHEDULED else None,
+        job_id=str(pk),
+        handler=handler,
+        queue=queue,
+        priority=priority,
+        timeout=timeout,
+        run_at=scheduled_for if state == State.SCHEDULED else None,
     )
+
+
+def dispatch_of(job: Job) -> transport.Dispatch:
+    return dispatch_from_row([job.pk, *(getattr(job, name) for name in DISPATCH_FIELDS)])
+
+
+def batches(
+    queryset: JobQuerySet, fields: Sequence[str], batch_size: int, *, lock: bool = False
+) -> Iterator[list[tuple]]:
+    """Rows as tuples (`pk`, then `fields`), a batch at a time, by primary-key cursor: constant memory.
+
+    The one batch walker. With `lock`, each batch is read with SELECT ... FOR UPDATE SKIP LOCKED
+    in a transaction of its own that stays open while the caller handles it; a caller that
+    locks must consume every batch (leaving early rolls back the batch in hand).
+    """
+    last_pk = None
+    while True:
+        if lock:
+            with transaction.atomic():
+                rows = queryset.select_for_update(skip_locked=True).page_after(last_pk, fields, batch_size)
+                if rows:
+                    yield rows
+        else:
+            rows = queryset.page_after(last_pk, fields, batch_size)
+            if rows:
+                yield rows
+        if len(rows) < batch_size:
+            return  # that was the last batch: no need to ask again
+        last_pk = rows[-1][0]
 
 
 def push_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
@@ -129,12 +167,12 @@ def _holder_of(idempotency_key: str) -> Job | None:
     return Job.objects.unfinished().filter(idempotency_key=idempotency_key).first()
 
 
-def claim(job_id: uuid.UUID, *, worker_name: str) -> Job | None:
+def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -> Job | None:
     """Move a waiting, due job to `running` for one more attempt, and return its row.
 
     A conditional update: only a `queued` job, or a `scheduled` one whose time has
     come, becomes `running`, so a job delivered twice runs once at a time. None when
-    the job is not waiting (someone else has it, it is finished or not due, or has no row).
+    the job is not waiting (someone else has it, it is finished or not due at `now`, or has no row).
     """
     # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on
     # every job (SQLite 3.35+ and PostgreSQL both have RETURNING).
@@ -142,19 +180,19 @@ def claim(job_id: uuid.UUID, *, worker_name: str) -> Job | None:
         connection.ops.quote_name,
         (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for"),
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     sql = (
         f"UPDATE {table} SET {state} = %s, {attempts} = {attempts} + 1, {started_at} = %s, {worker} = %s "
         f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING *"
     )
     params = [
         State.RUNNING,
-        now,
+        at,
         worker_name,
         Job._meta.pk.get_db_prep_value(job_id, connection),
         State.QUEUED,
         State.SCHEDULED,
-        now,
+        at,
     ]
     claimed = list(Job.objects.raw(sql, params))
     return claimed[0] if claimed else None
@@ -209,20 +247,37 @@ def record_success(job: Job, *, started_at: datetime, result: Any) -> None:
     )
 
 
-def record_failure(
+def end_attempt(
     job: Job,
     *,
-    started_at: datetime,
+    outcome: str,
     error: BaseException,
-    traceback: str,
-    decision: RetryDecision,
-    outcome: str = JobAttempt.Outcome.FAILED,
-) -> bool:
-    """The attempt raised (or, with `outcome="killed"`, its worker died): `scheduled` for a retry,
-    `failed`, or `dead`, as `decision` says.
+    give_up_on: tuple[type[BaseException], ...] | None,
+    traceback: str = "",
+    started_at: datetime | None = None,
+    redelivered_by_rq: bool = False,
+) -> RetryDecision | None:
+    """This attempt of `job` ended with `error`: the one path for a failed, killed or timed-out attempt.
 
-    Only while the row is still this `running` attempt; False (nothing recorded) otherwise.
+    Asks the retry policy (`give_up_on` None: the handler is gone, so nothing can run it: give
+    up), records the attempt with `outcome` (`JobAttempt.Outcome.FAILED` or `KILLED`), and moves
+    the row to `scheduled` for a retry, `failed` or `dead`. A retry is handed back to RQ when the
+    transaction commits, unless `redelivered_by_rq` (the runner, inside the job's own RQ job,
+    returns RQ a `Retry` instead: a push under the same id would be deleted when that RQ job ends).
+
+    Only while the row is still this `running` attempt: returns the decision when recorded,
+    None (nothing changed) when someone else has moved the row on.
     """
+    if give_up_on is None:
+        decision = RetryDecision(verdict=Verdict.DEAD)
+    else:
+        decision = decide(
+            attempt=job.attempts,
+            max_attempts=job.max_attempts,
+            backoff=Backoff.from_dict(job.backoff),
+            error=error,
+            give_up_on=give_up_on,
+        )
     now = timezone.now()
     error_fields = {
         "error_type": type(error).__name__,
@@ -232,19 +287,23 @@ def record_failure(
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
     else:
-        dead = decision.verdict == Verdict.GIVE_UP
+        dead = decision.verdict == Verdict.DEAD
         changes = {"state": State.DEAD if dead else State.FAILED, "failed_at": now, "finished_at": now}
     recorded = _finish_attempt(
         job,
-        started_at=started_at,
+        started_at=started_at or job.started_at or now,
         finished_at=now,
         outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
     )
-    if recorded and job.state == State.DEAD:
+    if not recorded:
+        return None
+    if job.state == State.DEAD:
         job_dead.send(sender=Job, job=job)
-    return recorded
+    elif job.state == State.SCHEDULED and not redelivered_by_rq:
+        push_on_commit([dispatch_of(job)])
+    return decision
 
 
 def _finish_attempt(
@@ -281,13 +340,49 @@ def _finish_attempt(
 
 
 @dataclass(frozen=True, kw_only=True)
-class RerunResult:
-    retried: int
-    skipped: int
+class JobRef:
+    """One job a bulk change touched: its id and handler (enough for a log line or an audit entry)."""
+
+    id: str
+    handler: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.handler}:{self.id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkResult:
+    """What a bulk change did: the jobs it `changed`, how many were `not_eligible` (in a state it does
+    not change) and how many were `locked` (eligible, but taken by a concurrent change)."""
+
+    changed: tuple[JobRef, ...] = ()
+    not_eligible: int = 0
+    locked: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return self.not_eligible + self.locked
 
     @property
     def total(self) -> int:
-        return self.retried + self.skipped
+        return len(self.changed) + self.skipped
+
+
+class RerunResult(BulkResult):
+    """`rerun()`'s result; `retried` is how many jobs it queued again."""
+
+    @property
+    def retried(self) -> int:
+        return len(self.changed)
+
+
+class CancelResult(BulkResult):
+    """`cancel()`'s result; `cancelled` is how many jobs it cancelled."""
+
+    @property
+    def cancelled(self) -> int:
+        return len(self.changed)
 
 
 def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
@@ -313,20 +408,9 @@ def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int 
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
-    retried, total = _change_in_batches(
-        jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
+    return _change_in_batches(
+        RerunResult, jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
     )
-    return RerunResult(retried=retried, skipped=total - retried)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CancelResult:
-    cancelled: int
-    skipped: int
-
-    @property
-    def total(self) -> int:
-        return self.cancelled + self.skipped
 
 
 def cancel(jobs: Job | JobQuerySet, *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:
@@ -339,51 +423,46 @@ def cancel(jobs: Job | JobQuerySet, *, batch_size: int = RERUN_BATCH_SIZE) -> Ca
     receives one of them skips it, since it is no longer waiting to run.
     """
     changes = {"state": State.CANCELLED, "finished_at": timezone.now(), "needs_push": False}
-    cancelled, total = _change_in_batches(
-        jobs, states=RUNNABLE, changes=changes, then=_withdraw_on_commit, batch_size=batch_size
+    return _change_in_batches(
+        CancelResult, jobs, states=RUNNABLE, changes=changes, then=_withdraw_on_commit, batch_size=batch_size
     )
-    return CancelResult(cancelled=cancelled, skipped=total - cancelled)
 
 
 def _change_in_batches(
+    result_class: type[ResultT],
     jobs: Job | JobQuerySet,
     *,
     states: Collection[str],
     changes: dict[str, Any],
     then: Callable[[Sequence[transport.Dispatch]], None],
     batch_size: int,
-) -> tuple[int, int]:
-    """Apply `changes` to those of `jobs` in `states`, a batch at a time; return (changed, total).
+) -> ResultT:
+    """Apply `changes` to those of `jobs` in `states`, a batch at a time, and say which changed.
 
     Each batch takes its rows with SKIP LOCKED, updates them, and hands their dispatches
     to `then` (which acts on Redis once the batch commits). A single `Job` is refreshed.
     """
     queryset = Job.objects.filter(pk=jobs.pk) if isinstance(jobs, Job) else jobs
     total = queryset.count()
-    changed = 0
-    last_pk = None
-    while True:
-        with transaction.atomic():
-            rows = (
-                queryset.filter(state__in=states)
-                .select_for_update(skip_locked=True)
-                .page_after(last_pk, ("handler", "queue", "priority", "timeout"), batch_size)
-            )
-            if not rows:
-                break
-            last_pk = rows[-1][0]
-            changed += Job.objects.filter(pk__in=[row[0] for row in rows], state__in=states).update(**changes)
-            then(
-                [
-                    transport.Dispatch(job_id=str(pk), handler=handler, queue=queue, priority=priority, timeout=timeout)
-                    for pk, handler, queue, priority, timeout in rows
-                ]
-            )
-        if len(rows) < batch_size:
-            break  # that was the last batch: no need to ask again
+    eligible = queryset.filter(state__in=states)
+    eligible_at_start = eligible.count() if total else 0
+    changed: list[JobRef] = []
+    for rows in batches(eligible, DISPATCH_FIELDS, batch_size, lock=True):
+        pks = [row[0] for row in rows]
+        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**changes)
+        if updated != len(rows):
+            # Only where the database let a row change between the read and the write: ask which moved.
+            moved = set(Job.objects.filter(pk__in=pks).exclude(state__in=states).values_list("pk", flat=True))
+            rows = [row for row in rows if row[0] in moved]
+        changed.extend(JobRef(id=str(row[0]), handler=row[1]) for row in rows)
+        then([dispatch_from_row(row) for row in rows])
     if isinstance(jobs, Job):
         jobs.refresh_from_db()
-    return changed, total
+    return result_class(
+        changed=tuple(changed),
+        not_eligible=total - eligible_at_start,
+        locked=max(0, eligible_at_start - len(changed)),
+    )
 
 
 def _withdraw_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
@@ -426,25 +505,30 @@ def repush(jobs: QuerySet[Job]) -> int:
     A job delivered twice still runs once (see `claim`). Raises `redis.RedisError` if
     Redis cannot be reached, leaving the rows as they were.
     """
-    rows = list(
-        jobs.filter(state__in=RUNNABLE)
-        .order_by()
-        .values_list("pk", "handler", "queue", "priority", "timeout", "state", "scheduled_for")
-    )
+    rows = list(jobs.filter(state__in=RUNNABLE).order_by().values_list("pk", *DISPATCH_FIELDS))
     if not rows:
         return 0
-    transport.push(
-        [
-            transport.Dispatch(
-                job_id=str(pk),
-                handler=handler,
-                queue=queue,
-                priority=priority,
-                timeout=timeout,
-                run_at=scheduled_for if state == State.SCHEDULED else None,
-            )
-            for pk, handler, queue, priority, timeout, state, scheduled_for in rows
-        ]
-    )
+    transport.push([dispatch_from_row(row) for row in rows])
     Job.objects.filter(pk__in=[row[0] for row in rows], needs_push=True).update(needs_push=False)
     return len(rows)
+
+
+def purge(before: dict[str, datetime], *, dry_run: bool = False, batch_size: int = BULK_BATCH_SIZE) -> dict[str, int]:
+    """Delete the jobs (and their attempts) of each state in `before` that finished before its time.
+
+    For finished states only (see `retention.purge`); a batch is one DELETE for the attempts and one
+    for the jobs. Counts by state; `dry_run` only counts.
+    """
+    deleted = dict.fromkeys(before, 0)
+    for state, cutoff in before.items():
+        if state not in TERMINAL:
+            raise ValueError(f"only finished jobs are purged, not {state!r} ones")
+        expired = Job.objects.filter(state=state).alias(ended=Coalesce("finished_at", "created_at"))
+        expired = expired.filter(ended__lt=cutoff)
+        if dry_run:
+            deleted[state] = expired.count()
+            continue
+        while pks := list(expired.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+            Job.objects.filter(pk__in=pks, state=state).delete()
+            deleted[state] += len(pks)
+    return {str(state): count for state, count in deleted.items()}

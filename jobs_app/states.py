@@ -30,3 +30,6 @@ UNFINISHED = frozenset({State.SCHEDULED, State.QUEUED, State.RUNNING, State.FAIL
 RETRYABLE = frozenset({State.FAILED, State.DEAD, State.CANCELLED})
 # Will not change again unless someone re-runs it.
 TERMINAL = frozenset({State.SUCCEEDED, State.DEAD, State.CANCELLED})
+# Ended in failure: what an operator looks at (the admin's failed list, the API's failed jobs).
+# A tuple, failed first: the order choices and error messages list them in.
+FAILED_OR_DEAD = (State.FAILED, State.DEAD)

@@ -7,16 +7,12 @@ never disagree.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 from django.utils import timezone
-from rq import Worker
-from rq.worker import BaseWorker
 
 from . import transport
 from .models import Job, JobAttempt
@@ -25,7 +21,7 @@ from .states import Priority, State
 
 def logical_queues() -> list[str]:
     """The queue names in settings.RQ_QUEUES."""
-    return list(getattr(settings, "RQ_QUEUES", {}))
+    return transport.configured_queues()
 
 
 def logical_queue_of(rq_queue_name: str) -> str:
@@ -62,28 +58,18 @@ def rq_queue_lengths() -> dict[str, int]:
     return lengths
 
 
-def _live_workers() -> Iterator[BaseWorker]:
-    """The RQ workers alive (heartbeat not expired) on every Redis behind the queues, each Redis asked once."""
-    seen_connections: set[int] = set()
-    for queue in logical_queues():
-        connection = transport.connection(queue)
-        if id(connection) not in seen_connections:
-            seen_connections.add(id(connection))
-            yield from Worker.all(connection=connection)
-
-
 def workers_by_queue() -> dict[str, list[str]]:
     """Names of the RQ workers alive (heartbeat not expired) that listen to each logical queue."""
     workers: dict[str, list[str]] = defaultdict(list)
-    for worker in _live_workers():
-        for name in sorted({logical_queue_of(rq_name) for rq_name in worker.queue_names()}):
+    for worker in transport.workers(logical_queues()):
+        for name in sorted({logical_queue_of(rq_name) for rq_name in worker.rq_queues}):
             workers[name].append(worker.name)
     return {queue: sorted(workers.get(queue, [])) for queue in logical_queues()}
 
 
 def current_jobs() -> dict[str, str | None]:
     """The RQ workers alive (heartbeat not expired), each with the id of the job it is running (None: idle)."""
-    return {worker.name: worker.get_current_job_id() for worker in _live_workers()}
+    return {worker.name: worker.current_job for worker in transport.workers(logical_queues())}
 
 
 def queues_without_workers(
@@ -130,7 +116,8 @@ def attempts_per_hour(hours: int = 24, *, now: datetime | None = None) -> list[H
     return [HourlyAttempts(start=start, **counts[start]) for start in starts]
 
 
-# What the queue stats call each state, as job-queue dashboards usually do.
+# The names each view of one queue gives the states. The API's queue stats speak as job-queue
+# dashboards usually do; the overview (dashboard, `check_queue`) keeps the states' own names.
 QUEUE_STAT_NAMES = {
     "waiting": State.QUEUED,
     "active": State.RUNNING,
@@ -139,12 +126,26 @@ QUEUE_STAT_NAMES = {
     "delayed": State.SCHEDULED,
     "dead": State.DEAD,
 }
+OVERVIEW_NAMES = {
+    "waiting": State.QUEUED,
+    "scheduled": State.SCHEDULED,
+    "running": State.RUNNING,
+    "succeeded": State.SUCCEEDED,
+    "failed": State.FAILED,
+    "dead": State.DEAD,
+}
+
+
+def _named(per_state: dict[str, int], names: dict[str, State]) -> dict[str, int]:
+    return {name: per_state.get(state, 0) for name, state in names.items()}
 
 
 def queue_stats(queue: str) -> dict[str, int]:
     """`waiting`, `active`, `completed`, `failed`, `delayed` and `dead` counts of one queue, in one query."""
-    rows = dict(Job.objects.order_by().filter(queue=queue).values_list("state").annotate(count=Count("pk")))
-    return {name: rows.get(state, 0) for name, state in QUEUE_STAT_NAMES.items()}
+    return _named(
+        dict(Job.objects.order_by().filter(queue=queue).values_list("state").annotate(count=Count("pk"))),
+        QUEUE_STAT_NAMES,
+    )
 
 
 def failures_by_handler(since: datetime) -> dict[str, int]:
@@ -158,7 +159,7 @@ def failures_by_handler(since: datetime) -> dict[str, int]:
     return dict(sorted(rows))
 
 
-OVERVIEW_COLUMNS = ("waiting", "scheduled", "running", "succeeded", "failed", "dead", "workers")
+OVERVIEW_COLUMNS = (*OVERVIEW_NAMES, "workers")
 
 
 def queue_overview(
@@ -168,14 +169,6 @@ def queue_overview(
     counts = counts if counts is not None else state_counts()
     workers = workers if workers is not None else workers_by_queue()
     return {
-        queue: {
-            "waiting": per_state.get(State.QUEUED, 0),
-            "scheduled": per_state.get(State.SCHEDULED, 0),
-            "running": per_state.get(State.RUNNING, 0),
-            "succeeded": per_state.get(State.SUCCEEDED, 0),
-            "failed": per_state.get(State.FAILED, 0),
-            "dead": per_state.get(State.DEAD, 0),
-            "workers": len(workers.get(queue, [])),
-        }
+        queue: {**_named(per_state, OVERVIEW_NAMES), "workers": len(workers.get(queue, []))}
         for queue, per_state in sorted(counts.items())
     }

@@ -21,11 +21,12 @@ from django.utils import timezone
 from django_rq.connection_utils import filter_connection_params, get_redis_connection
 from redis import Redis
 from redis.lock import Lock as RedisLock
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from .conf import app_settings
+from .exceptions import UnknownQueue
 from .states import Priority
 
 T = TypeVar("T")
@@ -51,11 +52,12 @@ class Dispatch:
 
 
 def queue_config(queue: str) -> dict:
+    """`settings.RQ_QUEUES[queue]`; `UnknownQueue` (an `ImproperlyConfigured`) if it is not there."""
     try:
         return settings.RQ_QUEUES[queue]
     except (AttributeError, KeyError):
         configured = ", ".join(sorted(getattr(settings, "RQ_QUEUES", {}))) or "none"
-        raise ValueError(f"Queue {queue!r} is not in settings.RQ_QUEUES (configured: {configured})") from None
+        raise UnknownQueue(f"Queue {queue!r} is not in settings.RQ_QUEUES (configured: {configured})") from None
 
 
 def rq_queue_name(queue: str, priority: str = Priority.NORMAL) -> str:
@@ -177,6 +179,69 @@ def _as_bytes(value: bytes | str | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
+# Seconds RQ adds to a worker's key expiry beyond the next heartbeat it promises.
+_RQ_HEARTBEAT_SLACK = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerBeat:
+    """One RQ worker registered in Redis: what it listens to, the job it is on, and its heartbeat.
+
+    `beat_interval` is the longest the worker said it would go before its next heartbeat (RQ sets
+    the worker key's expiry to that plus 60 s on every beat): about 30 s for a forking worker on a
+    job, the job's whole time limit for a worker that runs jobs in its own process.
+    """
+
+    name: str
+    rq_queues: tuple[str, ...]
+    current_job: str | None
+    last_heartbeat: datetime | None
+    beat_interval: float = 0.0
+
+    def beating(self, now: datetime, *, grace: float) -> bool:
+        """Heard from within its promised interval, or within `grace` seconds if that is longer."""
+        if self.last_heartbeat is None:
+            return False
+        return (now - self.last_heartbeat).total_seconds() <= max(grace, self.beat_interval)
+
+
+def workers(queues: Iterable[str]) -> list[WorkerBeat]:
+    """The RQ workers registered (their key not expired) on every Redis behind `queues`, each Redis asked once."""
+    seen: set[int] = set()
+    found: list[WorkerBeat] = []
+    for queue in queues:
+        redis = connection(queue)
+        if id(redis) in seen:
+            continue
+        seen.add(id(redis))
+        registered = Worker.all(connection=redis)
+        with redis.pipeline(transaction=False) as pipeline:
+            for worker in registered:
+                pipeline.ttl(worker.key)
+            ttls = pipeline.execute()
+        now = timezone.now()
+        for worker, ttl in zip(registered, ttls, strict=True):
+            interval = 0.0
+            if worker.last_heartbeat is not None and ttl is not None and ttl >= 0:
+                set_at_beat = ttl + (now - worker.last_heartbeat).total_seconds()
+                interval = max(0.0, set_at_beat - _RQ_HEARTBEAT_SLACK)
+            found.append(
+                WorkerBeat(
+                    name=worker.name,
+                    rq_queues=tuple(worker.queue_names()),
+                    current_job=worker.get_current_job_id(),
+                    last_heartbeat=worker.last_heartbeat,
+                    beat_interval=interval,
+                )
+            )
+    return found
+
+
+def configured_queues() -> list[str]:
+    """The logical queue names in `settings.RQ_QUEUES`."""
+    return list(getattr(settings, "RQ_QUEUES", {}))
+
+
 def control_queue() -> str:
     """The queue whose Redis holds jobs_app's own keys: `default`, or the first one configured."""
     queues = getattr(settings, "RQ_QUEUES", {})
@@ -196,6 +261,11 @@ def lock(name: str, *, timeout: float) -> RedisLock:
 def set_once(name: str, *, ttl: int) -> bool:
     """SET `jobs_app:<name>` NX EX `ttl`: True for the first caller within `ttl` seconds."""
     return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
+
+
+def unset(name: str) -> None:
+    """Delete `jobs_app:<name>` (a flag `set_once` set), so that the next caller is first again."""
+    control_connection().delete(f"jobs_app:{name}")
 
 
 def reset(**kwargs) -> None:

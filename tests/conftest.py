@@ -10,12 +10,14 @@ from urllib.parse import quote
 import django_rq
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.utils import timezone
 from rq.registry import ScheduledJobRegistry
 
 from jobs_app import transport
 from jobs_app.models import Job
+from jobs_app.signals import job_dead
 from jobs_app.testing import RedisServer
 from jobs_app.worker import SimpleWorker
 from tests.testapp import handlers as test_handlers
@@ -104,3 +106,62 @@ def make_due(redis):
             redis.zadd(ScheduledJobRegistry(name, connection=redis).key, {str(job.pk): past.timestamp()}, xx=True)
 
     return make_due
+
+
+@pytest.fixture
+def dead_signals():
+    """The jobs `job_dead` was sent for, in order."""
+    received = []
+
+    def receiver(sender, job, **kwargs):
+        received.append(job)
+
+    job_dead.connect(receiver)
+    yield received
+    job_dead.disconnect(receiver)
+
+
+@pytest.fixture
+def ago():
+    """`ago(seconds=...)`: a time in the past, for failed_at / started_at / scheduled_for."""
+    return lambda **delta: timezone.now() - timedelta(**delta)
+
+
+# Users: one set for the admin, the API and the commands.
+
+
+def staff_with(username: str, *codenames: str) -> User:
+    """A staff user holding these jobs_app permissions (codenames such as "view_job", "retry_job")."""
+    user = User.objects.create_user(username=username, password="pw", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="jobs_app", codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def operator(db) -> User:
+    """May see jobs, retry and cancel them: what an on-call engineer gets."""
+    return staff_with("ops", "view_job", "view_failedjob", "view_jobattempt", "retry_job", "cancel_job")
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    """Staff who may look at jobs but neither retry nor cancel them."""
+    return staff_with("viewer", "view_job", "view_failedjob", "view_jobattempt")
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """An active user who is not staff."""
+    return User.objects.create_user("outsider", password="pw")
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    client.force_login(viewer)
+    return client

@@ -115,6 +115,17 @@ def test_an_unknown_queue_raises_value_error_at_enqueue():
         handlers.add.using(queue="nowhere").enqueue(1, 2)
 
 
+def test_an_unknown_queue_is_a_configuration_error():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from jobs_app.exceptions import UnknownQueue
+
+    with pytest.raises(UnknownQueue) as raised:
+        handlers.add.using(queue="nowhere").enqueue(1, 2)
+    assert isinstance(raised.value, ImproperlyConfigured)
+    assert not Job.objects.exists()
+
+
 def test_redis_down_at_commit_keeps_the_row_marks_it_and_raises_nothing(caplog):
     config = {name: {**value, "URL": "redis://127.0.0.1:1/0"} for name, value in transport.settings.RQ_QUEUES.items()}
     with override_settings(RQ_QUEUES=config), caplog.at_level(logging.ERROR, logger="jobs_app"):

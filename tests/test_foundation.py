@@ -3,9 +3,7 @@
 import subprocess
 
 import pytest
-from django.core.checks import run_checks
 from django.db import connection
-from django.test import override_settings
 from redis import Redis
 
 from jobs_app.models import Job
@@ -53,17 +51,3 @@ def test_two_worker_processes_write_at_once_without_database_is_locked(manage_py
     assert Job.objects.filter(state=Job.State.SUCCEEDED).count() == 150
     assert Job.objects.filter(state=Job.State.FAILED, attempts=3).count() == 20
     assert len(jobs) == Job.objects.count()
-
-
-@pytest.mark.django_db  # Django 6.1's JSONField check asks the database what it supports
-def test_checks_warn_when_rqworker_would_not_use_jobs_apps_worker():
-    with override_settings(RQ={}):
-        assert "jobs_app.W001" in {message.id for message in run_checks()}
-
-
-@pytest.mark.django_db
-def test_checks_flag_a_handler_whose_queue_is_not_configured(settings):
-    queues = {name: config for name, config in settings.RQ_QUEUES.items() if name != "email"}
-    with override_settings(RQ_QUEUES=queues):
-        errors = [message for message in run_checks() if message.id == "jobs_app.E002"]
-    assert any("'test.echo' uses queue 'email'" in error.msg for error in errors)

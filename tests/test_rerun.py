@@ -75,3 +75,13 @@ def test_rerun_with_redis_down_keeps_the_rows_marked_for_the_sweeper():
     job.refresh_from_db()
     assert result.retried == 1
     assert (job.state, job.needs_push) == (Job.State.QUEUED, True)
+
+
+def test_a_bulk_rerun_says_which_jobs_it_changed_and_why_it_left_the_others(redis):
+    failed = JobFactory.create_batch(3, failed=True)
+    waiting = JobFactory(state=Job.State.QUEUED)
+    result = services.rerun(Job.objects.all(), batch_size=2)
+    assert {ref.id for ref in result.changed} == {str(job.pk) for job in failed}
+    assert {ref.label for ref in result.changed} == {job.label for job in failed}
+    assert (result.retried, result.not_eligible, result.locked, result.total) == (3, 1, 0, 4)
+    assert Job.objects.get(pk=waiting.pk).cycle == 1

@@ -217,3 +217,27 @@ def test_an_rq_job_without_a_row_is_skipped(run_worker, caplog):
     transport.push([transport.Dispatch(job_id="00000000-0000-0000-0000-000000000001", handler="x", queue="default")])
     run_worker()
     assert "Skipped: RQ job 00000000-0000-0000-0000-000000000001 has no Job row" in caplog.text
+
+
+def test_a_retry_that_falls_due_during_its_delivery_is_deferred_not_dropped(monkeypatch, caplog):
+    """Issue 15, defect 2: the claim and the look at a missed row read one clock.
+
+    A clock that moves a second on each reading stands in for the time that passes between
+    the two: the row is due half a second after the claim's reading.
+    """
+    from jobs_app import runner
+
+    start = timezone.now()
+    job = JobFactory(state=Job.State.SCHEDULED, scheduled_for=start + timedelta(milliseconds=500))
+    readings = iter(start + timedelta(seconds=second) for second in range(100))
+    monkeypatch.setattr(timezone, "now", lambda: next(readings))
+
+    with caplog.at_level(logging.INFO, logger="jobs_app"):
+        outcome = runner.execute(str(job.pk))
+
+    assert outcome is not None, "the delivery must be handed back to RQ, not dropped"
+    assert outcome.intervals == [1]
+    job.refresh_from_db()
+    assert (job.state, job.attempts) == (Job.State.SCHEDULED, 0)
+    assert "Skipped" not in caplog.text
+    assert f"Deferred: test.add:{job.pk} is scheduled for" in caplog.text

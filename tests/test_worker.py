@@ -10,6 +10,7 @@ from django.test import override_settings
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from jobs_app.models import Job
 from jobs_app.worker import SimpleWorker, Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,18 +24,28 @@ def test_a_planted_job_naming_another_callable_is_refused_and_never_called(run_w
     marker = tmp_path / "pwned"
     planted = json_queue(redis).enqueue("os.system", f"touch {marker}")
     run_worker()
-    assert not marker.exists()
-    assert planted.id in json_queue(redis).failed_job_registry
+
+    assert not marker.exists(), "the planted command ran"
+    # What the worker did with it: refused it, said so, and set it aside as failed, off the queue.
     assert f"Refused: RQ job {planted.id} names function 'os.system'" in caplog.text
+    assert planted.id in json_queue(redis).failed_job_registry
+    assert json_queue(redis).count == 0
+    planted.refresh()
+    assert planted.get_status() == "failed"
+    assert "ForbiddenJobFunction" in planted.latest_result().exc_string
+    assert not Job.objects.exists(), "nothing was recorded as a jobs_app job"
 
 
-def test_a_planted_callback_is_refused_too(run_worker, redis):
+def test_a_planted_callback_is_refused_too(run_worker, redis, caplog):
     job = json_queue(redis).enqueue("tests.testapp.plain_rq.ping")
     # Were it imported and called, os.abort would end this test run on the spot.
     redis.hset(f"rq:job:{job.id}", "success_callback_name", "os.abort")
     with override_settings(JOBS_APP={"ALLOWED_RQ_FUNCTIONS": ["tests.testapp.plain_rq.ping"]}):
         run_worker()
+    assert f"Refused: RQ job {job.id} names success callback 'os.abort'" in caplog.text
     assert job.id in json_queue(redis).failed_job_registry
+    job.refresh()
+    assert job.get_status() == "failed"
 
 
 def test_a_pickled_payload_is_never_unpickled(run_worker, redis, tmp_path):
@@ -47,7 +58,10 @@ def test_a_pickled_payload_is_never_unpickled(run_worker, redis, tmp_path):
     job = json_queue(redis).enqueue("jobs_app.runner.execute", "x")
     redis.hset(f"rq:job:{job.id}", "data", zlib.compress(pickle.dumps((Exploit(), None, [], {}))))
     run_worker()
-    assert not marker.exists()
+    assert not marker.exists(), "the pickle was loaded"
+    # The worker could not decode it as JSON, so it ran nothing and set the job aside as failed.
+    assert job.id in json_queue(redis).failed_job_registry
+    assert json_queue(redis).count == 0
 
 
 def test_functions_allow_listed_in_settings_run(run_worker, redis):

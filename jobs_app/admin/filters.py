@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .. import stats
 from ..registry import all_handlers
-from ..states import State
+from ..states import FAILED_OR_DEAD
 
 ERROR_TYPE_CHOICES_LIMIT = 50
 # The error filter offers the types seen among this many latest failures.
@@ -52,7 +52,7 @@ class ErrorTypeFilter(admin.SimpleListFilter):
     parameter_name = "error_type"
 
     def lookups(self, request, model_admin):
-        latest = model_admin.model.objects.failed().order_by("-failed_at", "-pk")
+        latest = model_admin.model.objects.failed_or_dead().order_by("-failed_at", "-pk")
         types = sorted(set(latest.values_list("error_type", flat=True)[:ERROR_TYPE_SAMPLE]) - {""})
         types = types[:ERROR_TYPE_CHOICES_LIMIT]
         if self.value() and self.value() not in types:
@@ -70,7 +70,7 @@ class FailedStateFilter(admin.SimpleListFilter):
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return [(State.FAILED, State.FAILED.label), (State.DEAD, State.DEAD.label)]
+        return [(state, state.label) for state in FAILED_OR_DEAD]
 
     def queryset(self, request, queryset):
         return queryset.filter(state=self.value()) if self.value() else queryset

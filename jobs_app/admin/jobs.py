@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 from django.views.decorators.http import require_POST
 
 from .. import services
@@ -24,9 +28,46 @@ from .breakers import breaker_view
 from .dashboard import dashboard_view
 from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
 from .pagination import LargeTablePaginator
+from .queries import FailedJobQuerySet
 
 RETRY_MESSAGE = "Retried by hand from the admin."
 CANCEL_MESSAGE = "Cancelled by hand from the admin."
+
+
+@dataclass(frozen=True, kw_only=True)
+class BulkAction:
+    """What differs between the bulk retry and the bulk cancel: the service, the audit line, the words."""
+
+    service: Callable[[JobQuerySet], services.BulkResult]
+    audit_message: str
+    question: Promise  # "You are about to <question> N jobs"
+    done: Promise  # plural-aware, keyed by "count"
+    eligible: Promise  # why the others were skipped
+    locker: Promise  # who held the locked ones
+
+
+SKIPPED_NOT_ELIGIBLE = ngettext_lazy(
+    "Skipped %(not_eligible)d job: %(eligible)s", "Skipped %(not_eligible)d jobs: %(eligible)s", "not_eligible"
+)
+SKIPPED_LOCKED = ngettext_lazy(
+    "Skipped %(locked)d job that %(locker)s.", "Skipped %(locked)d jobs that %(locker)s.", "locked"
+)
+RETRY = BulkAction(
+    service=services.rerun,
+    audit_message=RETRY_MESSAGE,
+    question=_("retry"),
+    done=ngettext_lazy("Retried %(count)d job.", "Retried %(count)d jobs.", "count"),
+    eligible=_("only failed, dead or cancelled jobs can be retried."),
+    locker=_("another retry was changing"),
+)
+CANCEL = BulkAction(
+    service=services.cancel,
+    audit_message=CANCEL_MESSAGE,
+    question=_("cancel"),
+    done=ngettext_lazy("Cancelled %(count)d job.", "Cancelled %(count)d jobs.", "count"),
+    eligible=_("only scheduled or queued jobs can be cancelled."),
+    locker=_("a worker was taking"),
+)
 
 
 class JobAttemptInline(admin.TabularInline):
@@ -172,69 +213,53 @@ class JobAdmin(admin.ModelAdmin):
                 results |= queryset.filter(pk__startswith=term)
         return results, may_have_duplicates
 
-    # Bulk actions: filter, call one service, report.
+    # Bulk actions: confirm a selection across pages, call one service, log and report what it changed.
 
     @admin.action(description=_("Retry selected jobs"), permissions=["retry"])
-    def retry_selected(self, request: HttpRequest, queryset: JobQuerySet) -> None:
-        retryable = audit.targets(queryset.filter(state__in=RETRYABLE))
-        result = services.rerun(queryset)
-        if result.retried:
-            audit.log(request.user.pk, retryable, RETRY_MESSAGE)
-        parts = [ngettext("Retried %(count)d job.", "Retried %(count)d jobs.", result.retried)]
-        not_retryable = result.total - len(retryable)
-        busy = len(retryable) - result.retried
-        if not_retryable:
-            parts.append(
-                ngettext(
-                    "Skipped %(not_retryable)d job: only failed, dead or cancelled jobs can be retried.",
-                    "Skipped %(not_retryable)d jobs: only failed, dead or cancelled jobs can be retried.",
-                    not_retryable,
-                )
-            )
-        if busy > 0:
-            parts.append(
-                ngettext(
-                    "Skipped %(busy)d job that another retry was changing.",
-                    "Skipped %(busy)d jobs that another retry was changing.",
-                    busy,
-                )
-            )
-        self.message_user(
-            request,
-            " ".join(parts) % {"count": result.retried, "not_retryable": not_retryable, "busy": busy},
-            messages.SUCCESS if result.retried else messages.WARNING,
-        )
+    def retry_selected(self, request: HttpRequest, queryset: JobQuerySet) -> TemplateResponse | None:
+        return self._bulk_action(request, queryset, RETRY)
 
     @admin.action(description=_("Cancel selected jobs"), permissions=["cancel"])
-    def cancel_selected(self, request: HttpRequest, queryset: JobQuerySet) -> None:
-        waiting = audit.targets(queryset.runnable())
-        result = services.cancel(queryset)
-        if result.cancelled:
-            audit.log(request.user.pk, waiting, CANCEL_MESSAGE)
-        parts = [ngettext("Cancelled %(count)d job.", "Cancelled %(count)d jobs.", result.cancelled)]
-        not_waiting = result.total - len(waiting)
-        busy = len(waiting) - result.cancelled
-        if not_waiting:
-            parts.append(
-                ngettext(
-                    "Skipped %(not_waiting)d job: only scheduled or queued jobs can be cancelled.",
-                    "Skipped %(not_waiting)d jobs: only scheduled or queued jobs can be cancelled.",
-                    not_waiting,
-                )
-            )
-        if busy > 0:
-            parts.append(
-                ngettext(
-                    "Skipped %(busy)d job that a worker was taking.",
-                    "Skipped %(busy)d jobs that a worker was taking.",
-                    busy,
-                )
-            )
-        self.message_user(
-            request,
-            " ".join(parts) % {"count": result.cancelled, "not_waiting": not_waiting, "busy": busy},
-            messages.SUCCESS if result.cancelled else messages.WARNING,
-        )
+    def cancel_selected(self, request: HttpRequest, queryset: JobQuerySet) -> TemplateResponse | None:
+        return self._bulk_action(request, queryset, CANCEL)
+
+    def _bulk_action(self, request: HttpRequest, queryset: JobQuerySet, action: BulkAction) -> TemplateResponse | None:
+        if request.POST.get("select_across") == "1" and request.POST.get("post") != "yes":
+            return self._confirm_across_pages(request, queryset, action)
+        result = action.service(queryset)
+        if result.changed:
+            audit.log(request.user.pk, [(ref.id, ref.label) for ref in result.changed], action.audit_message)
+        values = {
+            "count": len(result.changed),
+            "not_eligible": result.not_eligible,
+            "locked": result.locked,
+            "eligible": action.eligible,
+            "locker": action.locker,
+        }
+        parts = [action.done % values]
+        if result.not_eligible:
+            parts.append(SKIPPED_NOT_ELIGIBLE % values)
+        if result.locked:
+            parts.append(SKIPPED_LOCKED % values)
+        self.message_user(request, " ".join(parts), messages.SUCCESS if result.changed else messages.WARNING)
+        return None
+
+    def _confirm_across_pages(
+        self, request: HttpRequest, queryset: JobQuerySet, action: BulkAction
+    ) -> TemplateResponse:
+        """Every job the filters match, on every page: ask first, as `delete_selected` does."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Are you sure?"),
+            "opts": self.opts,
+            "action_name": request.POST["action"],
+            "action_description": action.question,
+            "count": queryset.count(),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "preserved_filters": self.get_preserved_filters(request),
+        }
+        return TemplateResponse(request, "admin/jobs_app/confirm_action.html", context)
 
     # Extra pages: the dashboard, its breaker buttons and a job's "Retry now" button.
 
@@ -268,7 +293,7 @@ class JobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         result = services.rerun(job)
         if result.retried:
-            audit.log(request.user.pk, [(str(job.pk), job.label)], RETRY_MESSAGE)
+            audit.log(request.user.pk, [(ref.id, ref.label) for ref in result.changed], RETRY_MESSAGE)
             self.message_user(request, _("Retried %(job)s: it is queued again.") % {"job": job.label})
         else:
             self.message_user(
@@ -305,9 +330,10 @@ class FailedJobAdmin(JobAdmin):
     # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
     date_hierarchy = "failed_at"
 
-    def get_queryset(self, request: HttpRequest) -> JobQuerySet:
-        # Read through the (state, -failed_at) index.
-        return cast(JobQuerySet, super().get_queryset(request)).failed()  # FailedJob's manager makes them
+    def get_queryset(self, request: HttpRequest) -> FailedJobQuerySet:
+        # Read through the (state, -failed_at) index, with the date hierarchy's fast MIN/MAX and dates.
+        failed = cast(JobQuerySet, super().get_queryset(request)).failed_or_dead()
+        return FailedJobQuerySet(model=failed.model, query=failed.query, using=failed.db)
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name

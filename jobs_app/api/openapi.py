@@ -8,7 +8,7 @@ from django.conf import settings
 
 from ..breaker import STATES as BREAKER_STATES
 from ..conf import app_settings
-from ..states import Priority, State
+from ..states import FAILED_OR_DEAD, Priority, State
 from ..stats import QUEUE_STAT_NAMES
 
 _INTEGER = {"type": "integer", "minimum": 0}
@@ -104,7 +104,7 @@ SCHEMAS: dict[str, Any] = {
             "count": {**_INTEGER, "description": "Jobs matching the filters, over all pages."},
             "limit": {"type": "integer", "minimum": 1, "maximum": 500},
             "offset": _INTEGER,
-            "state": {"type": "string", "enum": [State.FAILED, State.DEAD]},
+            "state": {"type": "string", "enum": list(FAILED_OR_DEAD)},
             "results": {"type": "array", "items": _ref("JobSummary")},
         }
     ),
@@ -117,7 +117,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "queue": {**_TEXT_FILTER, "nullable": True, "description": "Only this queue."},
             "handler": {**_TEXT_FILTER, "nullable": True, "description": "Only this handler."},
-            "state": {"type": "string", "enum": [State.FAILED, State.DEAD], "default": State.FAILED},
+            "state": {"type": "string", "enum": list(FAILED_OR_DEAD), "default": State.FAILED},
         },
     },
     "RetryAllResult": _object(
@@ -207,7 +207,7 @@ PATHS: dict[str, Any] = {
             _query("handler", _TEXT_FILTER, "Only this handler."),
             _query(
                 "state",
-                {"type": "string", "enum": [State.FAILED, State.DEAD], "default": State.FAILED},
+                {"type": "string", "enum": list(FAILED_OR_DEAD), "default": State.FAILED},
                 "`dead` for the dead letter.",
             ),
         ],

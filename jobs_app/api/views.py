@@ -11,7 +11,7 @@ from django.utils import timezone
 from .. import breaker, services, stats
 from .. import health as health_checks
 from ..models import Job
-from ..states import RETRYABLE, State
+from ..states import FAILED_OR_DEAD, RETRYABLE, State
 from . import params
 from .endpoint import endpoint
 from .errors import ApiError
@@ -19,7 +19,7 @@ from .openapi import openapi_document
 from .serializers import breaker_state, iso, job_detail, job_summary
 
 RETRY_PERMISSION = "jobs_app.retry_job"
-FAILED_STATES = (State.FAILED, State.DEAD)
+FAILED_STATES = FAILED_OR_DEAD
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000_000
 FAILURE_WINDOW = timedelta(hours=24)
@@ -68,7 +68,9 @@ def retry(request: HttpRequest, job_id: str) -> JsonResponse:
     if found is None:
         raise ApiError(404, f"Job '{job_id}' not found")
     if found.state not in RETRYABLE:
-        raise ApiError(400, f"Job {found.pk} is not in failed state. Current state: {found.state}")
+        raise ApiError(
+            400, f"Job {found.pk} cannot be retried: it is not failed, dead or cancelled. Current state: {found.state}"
+        )
     if not services.rerun(found).retried:
         raise ApiError(409, f"Job {found.pk} is being re-run by another request. Current state: {found.state}")
     return JsonResponse({"message": f"Job '{found.pk}' has been queued for retry", "job_id": str(found.pk)}, status=202)

@@ -47,6 +47,19 @@ def test_retry_from_the_failed_list_across_all_pages(operator_client, django_cap
     assert len(rq_ids()) == 120
 
 
+def test_retry_across_all_pages_asks_first_and_changes_nothing_until_confirmed(operator_client):
+    jobs = JobFactory.create_batch(60, failed=True)
+    response = post_action(operator_client, "failedjob", "retry_selected", jobs[:1], select_across=True, confirm=False)
+
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/jobs_app/confirm_action.html"
+    page = response.content.decode()
+    assert "You are about to retry 60 jobs" in page
+    assert 'name="post" value="yes"' in page
+    assert set(Job.objects.values_list("state", flat=True)) == {Job.State.FAILED}
+    assert rq_ids() == set()
+
+
 def test_retry_with_nothing_retryable_says_so(operator_client):
     queued = JobFactory()
     response = post_action(operator_client, "job", "retry_selected", [queued])

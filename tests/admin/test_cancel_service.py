@@ -41,5 +41,7 @@ def test_a_cancelled_job_that_still_reaches_a_worker_is_skipped(run_worker):
 
 def test_cancel_one_job_skips_a_running_one():
     running = JobFactory(state=Job.State.RUNNING)
-    assert services.cancel(running) == services.CancelResult(cancelled=0, skipped=1)
+    result = services.cancel(running)
+    assert (result.cancelled, result.skipped) == (0, 1)
+    assert result == services.CancelResult(changed=(), not_eligible=1, locked=0)
     assert running.state == Job.State.RUNNING

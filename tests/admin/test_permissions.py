@@ -7,9 +7,10 @@ from django.urls import reverse
 
 from jobs_app import transport
 from jobs_app.models import Job
+from tests.conftest import staff_with
 from tests.factories import JobFactory
 
-from .conftest import messages_of, post_action, staff_with
+from .conftest import messages_of, post_action
 
 pytestmark = pytest.mark.django_db
 
@@ -27,9 +28,9 @@ def test_staff_without_the_permissions_sees_no_action(viewer_client):
 
 
 def test_each_permission_shows_its_own_action(client):
-    client.force_login(staff_with("view_job", "retry_job"))
+    client.force_login(staff_with("retrier", "view_job", "retry_job"))
     assert action_names(client, "/admin/jobs_app/job/") == ["retry_selected"]
-    client.force_login(staff_with("view_job", "cancel_job"))
+    client.force_login(staff_with("canceller", "view_job", "cancel_job"))
     assert action_names(client, "/admin/jobs_app/job/") == ["cancel_selected"]
 
 
@@ -44,7 +45,7 @@ def test_a_forged_retry_post_changes_nothing(viewer_client, django_capture_on_co
 
 
 def test_a_forged_cancel_post_from_someone_who_may_only_retry_changes_nothing(client):
-    client.force_login(staff_with("view_job", "retry_job"))
+    client.force_login(staff_with("retrier", "view_job", "retry_job"))
     job = JobFactory()
     response = post_action(client, "job", "cancel_selected", [job])
     assert messages_of(response) == ["No action selected."]
@@ -73,7 +74,7 @@ def test_jobs_are_read_only_even_for_a_superuser(admin_client):
 
 
 def test_staff_without_view_permission_cannot_open_the_lists_or_the_dashboard(client):
-    client.force_login(staff_with())
+    client.force_login(staff_with("no-permissions"))
     assert client.get("/admin/jobs_app/job/").status_code == 403
     assert client.get("/admin/jobs_app/failedjob/").status_code == 403
     assert client.get(reverse("admin:jobs_app_job_dashboard")).status_code == 403

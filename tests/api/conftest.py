@@ -1,9 +1,8 @@
-"""Users, tokens and clients for the API tests."""
+"""Tokens and clients for the API tests (the users are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
 from jobs_app.api.tokens import issue_token
@@ -12,23 +11,9 @@ API = "/api/jobs"
 
 
 @pytest.fixture
-def staff(django_user_model):
-    """A staff user who may also retry jobs."""
-    user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="retry_job", content_type__app_label="jobs_app"))
-    return user
-
-
-@pytest.fixture
-def viewer(django_user_model):
-    """A staff user without the retry permission."""
-    return django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
-
-
-@pytest.fixture
-def outsider(django_user_model):
-    """An active user who is not staff."""
-    return django_user_model.objects.create_user("outsider", password="pw")
+def staff(operator):
+    """The API tests' staff user: the operator of tests/conftest.py (may see, retry and cancel jobs)."""
+    return operator
 
 
 @pytest.fixture

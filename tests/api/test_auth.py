@@ -37,23 +37,30 @@ def test_bad_token_is_401(header):
 def test_revoked_token_is_401(staff, token):
     assert Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed").status_code == 200
     assert revoke_tokens(staff) == 1
-    assert Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed").status_code == 401
+    response = Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed")
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid or revoked API token"}
 
 
 def test_token_of_inactive_user_is_401(staff, token):
     staff.is_active = False
     staff.save()
-    assert Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed").status_code == 401
+    response = Client(headers={"Authorization": f"Bearer {token}"}).get(f"{API}/failed")
+    assert response.status_code == 401
+    assert response.json() == {"error": "Invalid or revoked API token"}
 
 
 def test_bad_token_is_401_even_with_a_staff_session(session_client):
     response = session_client.get(f"{API}/failed", headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 401
+    assert response.json() == {"error": "Invalid or revoked API token"}
 
 
 def test_other_authorization_schemes_fall_back_to_the_session(session_client):
+    job = JobFactory(failed=True)
     response = session_client.get(f"{API}/failed", headers={"Authorization": "Basic Zm9vOmJhcg=="})
     assert response.status_code == 200
+    assert [found["id"] for found in response.json()["results"]] == [str(job.pk)]
 
 
 @pytest.mark.parametrize("path", GET_ENDPOINTS)
@@ -73,7 +80,10 @@ def test_non_staff_token_is_403(outsider):
 
 
 def test_staff_session_may_read(session_client):
-    assert session_client.get(f"{API}/failed").status_code == 200
+    job = JobFactory(failed=True)
+    response = session_client.get(f"{API}/failed")
+    assert response.status_code == 200
+    assert (response.json()["count"], response.json()["results"][0]["id"]) == (1, str(job.pk))
 
 
 def test_session_post_without_csrf_token_is_403_json(session_client):
@@ -91,11 +101,18 @@ def test_session_post_with_csrf_token_is_accepted(session_client):
     csrf = session_client.cookies["csrftoken"].value
     response = session_client.post(f"{API}/{job.pk}/retry", headers={"X-CSRFToken": csrf})
     assert response.status_code == 202
+    assert response.json()["job_id"] == str(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.cycle) == (Job.State.QUEUED, 2)
 
 
 def test_token_post_needs_no_csrf_token(api):
     job = JobFactory(failed=True)
-    assert api.post(f"{API}/{job.pk}/retry").status_code == 202
+    response = api.post(f"{API}/{job.pk}/retry")
+    assert response.status_code == 202
+    assert response.json()["job_id"] == str(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.cycle) == (Job.State.QUEUED, 2)
 
 
 @pytest.mark.parametrize("path", ["/{id}/retry", "/retry-all-failed"])
@@ -113,11 +130,17 @@ def test_superuser_may_retry_without_explicit_permission(django_user_model):
     admin = django_user_model.objects.create_superuser("root", password="pw")
     raw = issue_token(admin)[1]
     job = JobFactory(failed=True)
-    assert Client(headers={"Authorization": f"Bearer {raw}"}).post(f"{API}/{job.pk}/retry").status_code == 202
+    response = Client(headers={"Authorization": f"Bearer {raw}"}).post(f"{API}/{job.pk}/retry")
+    assert response.status_code == 202
+    assert response.json()["job_id"] == str(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.cycle) == (Job.State.QUEUED, 2)
 
 
 def test_health_is_closed_by_default():
-    assert Client().get(f"{API}/health").status_code == 401
+    response = Client().get(f"{API}/health")
+    assert response.status_code == 401
+    assert "Authentication required" in response.json()["error"]
 
 
 @override_settings(JOBS_APP={"HEALTH_PUBLIC": True})
@@ -126,7 +149,9 @@ def test_health_may_be_opened_for_load_balancers():
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
     # Only the health check: everything else stays closed.
-    assert Client().get(f"{API}/metrics").status_code == 401
+    closed = Client().get(f"{API}/metrics")
+    assert closed.status_code == 401
+    assert "Authentication required" in closed.json()["error"]
 
 
 def test_using_a_token_records_when(staff):

@@ -28,7 +28,11 @@ def test_retry_queues_the_job_again_and_pushes_it_to_rq(api, redis, trait):
 @pytest.mark.django_db
 def test_retry_of_a_cancelled_job_is_accepted(api):
     job = JobFactory(state=Job.State.CANCELLED)
-    assert api.post(f"{API}/{job.pk}/retry").status_code == 202
+    response = api.post(f"{API}/{job.pk}/retry")
+    assert response.status_code == 202
+    assert response.json() == {"message": f"Job '{job.pk}' has been queued for retry", "job_id": str(job.pk)}
+    job.refresh_from_db()
+    assert (job.state, job.cycle, job.attempts) == (Job.State.QUEUED, 2, 0)
 
 
 @pytest.mark.django_db
@@ -37,7 +41,9 @@ def test_retry_of_a_job_that_has_not_failed_is_400(api, state):
     job = JobFactory(state=state)
     response = api.post(f"{API}/{job.pk}/retry")
     assert response.status_code == 400
-    assert response.json() == {"error": f"Job {job.pk} is not in failed state. Current state: {state}"}
+    assert response.json() == {
+        "error": f"Job {job.pk} cannot be retried: it is not failed, dead or cancelled. Current state: {state}"
+    }
     job.refresh_from_db()
     assert (job.state, job.cycle) == (state, 1)
 
@@ -45,9 +51,12 @@ def test_retry_of_a_job_that_has_not_failed_is_400(api, state):
 @pytest.mark.django_db
 @pytest.mark.parametrize("job_id", [uuid.uuid4(), "nope"])
 def test_retry_of_an_unknown_job_is_404(api, job_id):
+    other = JobFactory(failed=True)
     response = api.post(f"{API}/{job_id}/retry")
     assert response.status_code == 404
     assert response.json() == {"error": f"Job '{job_id}' not found"}
+    other.refresh_from_db()
+    assert (other.state, other.cycle) == (Job.State.FAILED, 1)
 
 
 @pytest.mark.django_db
@@ -57,6 +66,8 @@ def test_retry_is_post_only(api):
     assert response.status_code == 405
     assert response.json() == {"error": "Method GET not allowed"}
     assert response["Allow"] == "POST"
+    job.refresh_from_db()
+    assert (job.state, job.cycle) == (Job.State.FAILED, 1)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -91,8 +102,12 @@ def test_retry_all_failed_filters_by_queue_handler_and_state(api):
 
 @pytest.mark.django_db
 def test_retry_all_failed_with_nothing_to_do(api):
+    waiting = JobFactory(state=Job.State.QUEUED)
     response = api.post(f"{API}/retry-all-failed", {}, content_type="application/json")
+    assert response.status_code == 200
     assert response.json() == {"message": "Retry operation complete", "retried": 0, "skipped": 0, "total": 0}
+    waiting.refresh_from_db()
+    assert (waiting.state, waiting.cycle) == (Job.State.QUEUED, 1)
 
 
 @pytest.mark.django_db
@@ -120,6 +135,9 @@ def test_retry_all_failed_rejects_a_bad_body_with_400(api, body, error):
 
 @pytest.mark.django_db
 def test_retry_all_failed_is_post_only(api):
+    job = JobFactory(failed=True)
     response = api.get(f"{API}/retry-all-failed")
     assert response.status_code == 405
     assert response.json()["error"] == "Method GET not allowed"
+    job.refresh_from_db()
+    assert (job.state, job.cycle) == (Job.State.FAILED, 1)

@@ -5,12 +5,14 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs_app.admin.jobs import RETRY_MESSAGE
 from jobs_app.api.tokens import issue_token
 from jobs_app.models import Job, JobAttempt
 from jobs_app.sweeper import SweepOptions, sweep
@@ -58,7 +60,13 @@ def test_two_sweepers_an_admin_bulk_retry_and_the_api_retry_all_re_run_each_job_
         client.force_login(admin)
         response = client.post(
             reverse("admin:jobs_app_failedjob_changelist"),
-            {"action": "retry_selected", "select_across": "1", "index": "0", "_selected_action": [str(failed[0].pk)]},
+            {
+                "action": "retry_selected",
+                "select_across": "1",
+                "index": "0",
+                "post": "yes",  # the answer to "Are you sure?"
+                "_selected_action": [str(failed[0].pk)],
+            },
         )
         assert response.status_code == 302
         return response
@@ -78,6 +86,10 @@ def test_two_sweepers_an_admin_bulk_retry_and_the_api_retry_all_re_run_each_job_
     assert set(Job.objects.values_list("state", "cycle", "attempts")) == {(Job.State.QUEUED, 2, 0)}
     sweeper_and_api = results[0] + results[1] + results[3]
     assert sweeper_and_api <= 500
+    # Issue 15, defect 6: the admin's audit names exactly the jobs its retry changed, each once.
+    audited = list(LogEntry.objects.filter(change_message=RETRY_MESSAGE).values_list("object_id", flat=True))
+    assert len(audited) == len(set(audited)) == 500 - sweeper_and_api
+    assert set(audited) <= {str(job.pk) for job in [*failed, *dead]}
     pushed = rq_redis.lrange("rq:queue:default", 0, -1)
     assert len(pushed) == len(set(pushed)) == 500
     assert_consistent(final=False)

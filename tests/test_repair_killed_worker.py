@@ -1,4 +1,4 @@
-"""A real worker process killed with SIGKILL in the middle of a job: the repair records it and the job runs again."""
+"""repair.py with a real worker killed by SIGKILL mid-job: the repair records it and the job runs again."""
 
 import os
 import signal

@@ -1,12 +1,15 @@
 """The repair: lost pushes, jobs gone from Redis, overdue scheduled jobs, running jobs whose worker died."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
 from rq.job import Job as RQJob
+from rq.utils import utcformat
 
+from jobs_app import transport
 from jobs_app.models import Job, JobAttempt
 from jobs_app.sweeper import SweepOptions, sweep
 from jobs_app.worker import SimpleWorker
@@ -119,6 +122,44 @@ def test_a_running_job_whose_live_worker_has_moved_on_is_recorded_as_killed(redi
         assert "lost attempt 1" in job.history.get().error_message
     finally:
         worker.register_death()
+
+
+@contextmanager
+def worker_on_its_job(redis, ago, name: str, *, last_beat: float, expires_in: float):
+    """A registered worker on a running job, whose last heartbeat was `last_beat` seconds ago and whose
+    key expires in `expires_in` seconds (RQ sets it, at each beat, to the next promised beat plus 60 s)."""
+    worker = SimpleWorker(["default"], connection=redis, name=name)
+    worker.register_birth()
+    try:
+        job = running(ago, worker_name=name)
+        worker.set_current_job_id(str(job.pk))
+        redis.hset(worker.key, "last_heartbeat", utcformat(timezone.now() - timedelta(seconds=last_beat)))
+        redis.expire(worker.key, int(expires_in))
+        yield job
+    finally:
+        worker.register_death()
+
+
+def test_a_job_whose_worker_stopped_beating_is_recovered_before_its_registration_expires(redis, ago):
+    """Issue 15: a SIGKILLed worker's registration outlives it; its last heartbeat, older than the
+    grace period and than the 30 s a forking worker promises between beats on a job, tells the
+    repair that it is dead."""
+    # Its last beat, 61 s ago, set the key to expire 30 + 60 s later, as RQ's forking worker does.
+    with worker_on_its_job(redis, ago, "silent-worker", last_beat=61, expires_in=90 - 61) as job:
+        assert "silent-worker" in {beat.name for beat in transport.workers(["default"])}, "RQ still lists it"
+        assert sweep().details["killed"] == 1
+        job = refreshed(job)
+        assert job.state == Job.State.SCHEDULED
+        assert "worker silent-worker died while running attempt 1" in job.history.get().error_message
+
+
+def test_a_worker_that_runs_jobs_in_its_own_process_is_alive_for_its_jobs_whole_time_limit(redis, ago):
+    """A SimpleWorker does not beat during a job; at the job's start it promised a beat within the
+    job's time limit (RQ sets its key to expire 60 s after that), so a long job is left alone."""
+    # A 600 s time limit, its last beat at the job's start two minutes ago.
+    with worker_on_its_job(redis, ago, "busy-simple-worker", last_beat=120, expires_in=600 + 60 - 120) as job:
+        assert sweep().repaired == 0
+        assert refreshed(job).state == Job.State.RUNNING
 
 
 def test_a_job_that_just_started_is_left_alone(ago):

@@ -1,0 +1,181 @@
+"""The sweeper's repair: jobs that a fault left behind, put back on their way.
+
+Three kinds, under one Redis lock so that two sweepers do not push the same jobs twice:
+waiting jobs whose push failed or whose RQ job is gone (`pushed`), scheduled jobs long
+overdue that no RQ scheduler promoted (`overdue`), and running jobs whose worker died or
+let go of them (`killed`), recorded through `services.end_attempt` like any failed attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from redis import RedisError
+
+from . import services, transport
+from .conf import app_settings
+from .exceptions import HandlerNotFound, WorkerDied
+from .models import Job, JobAttempt, JobQuerySet
+from .registry import get_handler
+from .states import RUNNABLE, State
+
+logger = logging.getLogger("jobs_app")
+
+LOCK_NAME = "sweeper-repair"
+_LOCK_TIMEOUT = 300
+KINDS = ("pushed", "overdue", "killed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """Which jobs a repair looks at, and whether it only counts (`dry_run`)."""
+
+    queues: Sequence[str] = ()
+    handler: str | None = None
+    dry_run: bool = False
+    batch_size: int = 5000
+
+    def filter(self, queryset: JobQuerySet) -> JobQuerySet:
+        if self.queues:
+            queryset = queryset.filter(queue__in=list(self.queues))
+        if self.handler:
+            queryset = queryset.filter(handler=self.handler)
+        return queryset
+
+
+def repair(scope: Scope | None = None, *, now: datetime | None = None) -> dict[str, int]:
+    """Push lost waiting jobs again and record attempts whose worker died. Counts by kind.
+
+    Runs under a Redis lock; a sweeper that cannot take it leaves the repair to the one that holds it.
+    """
+    scope = scope or Scope()
+    now = now or timezone.now()
+    counts = dict.fromkeys(KINDS, 0)
+    lock = transport.lock(LOCK_NAME, timeout=_LOCK_TIMEOUT)
+    try:
+        if not scope.dry_run and not lock.acquire():
+            logger.info("Repair skipped: another sweeper is repairing")
+            return counts
+    except RedisError as error:
+        logger.error("Repair skipped: Redis cannot be reached (%s)", error)
+        return counts
+    try:
+        cutoff = now - timedelta(seconds=app_settings.REPAIR_GRACE)
+        counts["pushed"] = _repair_lost(scope, cutoff)
+        counts["overdue"] = _repair_overdue(scope, cutoff)
+        counts["killed"] = _repair_killed(scope, cutoff)
+    except RedisError as error:
+        logger.error("Repair stopped: Redis cannot be reached (%s); the next pass tries again", error)
+    finally:
+        if not scope.dry_run:
+            try:
+                lock.release()
+            except Exception:  # expired or Redis gone: it expires by itself
+                logger.debug("The repair lock had already expired")
+    return counts
+
+
+def _push(scope: Scope, pks: list) -> int:
+    if not pks:
+        return 0
+    return len(pks) if scope.dry_run else services.repush(Job.objects.filter(pk__in=pks))
+
+
+def _repair_lost(scope: Scope, cutoff: datetime) -> int:
+    """Waiting jobs never pushed (`needs_push`), and queued jobs whose RQ job is gone from Redis."""
+    pushed = 0
+    never_pushed = scope.filter(Job.objects.filter(state__in=RUNNABLE, needs_push=True))
+    for rows in services.batches(never_pushed, (), scope.batch_size):
+        pushed += _push(scope, [pk for (pk,) in rows])
+    queued = scope.filter(Job.objects.filter(state=State.QUEUED, needs_push=False, created_at__lte=cutoff))
+    for rows in services.batches(queued, ("queue",), scope.batch_size):
+        missing = transport.missing_jobs((queue, str(pk)) for pk, queue in rows)
+        pushed += _push(scope, [pk for pk, _queue in rows if str(pk) in missing])
+    if pushed:
+        logger.warning("Repair: pushed %d waiting job(s) that were missing from Redis", pushed)
+    return pushed
+
+
+def _repair_overdue(scope: Scope, cutoff: datetime) -> int:
+    """Scheduled jobs overdue by more than the grace period that no RQ scheduler promoted.
+
+    A retry whose backoff has passed may wait its turn on a long RQ queue while its row
+    is still `scheduled`: one that RQ already has queued (or running) is left alone.
+    """
+    pushed = 0
+    overdue = scope.filter(Job.objects.filter(state=State.SCHEDULED, needs_push=False, scheduled_for__lte=cutoff))
+    for rows in services.batches(overdue, ("queue",), scope.batch_size):
+        missing = transport.missing_jobs(((queue, str(pk)) for pk, queue in rows), waiting=("queued", "started"))
+        pushed += _push(scope, [pk for pk, _queue in rows if str(pk) in missing])
+    if pushed:
+        logger.warning("Repair: pushed %d overdue scheduled job(s)", pushed)
+    return pushed
+
+
+def _repair_killed(scope: Scope, cutoff: datetime) -> int:
+    """Running jobs whose attempt is over without a record: a `killed` attempt, then the retry policy.
+
+    That is a job whose worker is gone (no registration, or no heartbeat within the grace
+    period), or whose worker is alive but no longer on it (its work horse was killed, or it
+    could not write the outcome to the database). A worker marks its current job in Redis
+    before the job is claimed and clears it after the outcome is written, so a live worker
+    on another job, or on none, has lost this one. Heartbeats are measured against the
+    clock, not the pass's `now`: they are the workers' own.
+    """
+    running = scope.filter(Job.objects.filter(state=State.RUNNING, started_at__lte=cutoff))
+    if not running.exists():
+        return 0
+    # A worker is dead once it has been silent longer than its promised heartbeat interval or the
+    # grace period: its registration lingers in Redis for minutes after a SIGKILL, its beats stop.
+    clock = timezone.now()
+    live = {
+        worker.name: worker.current_job
+        for worker in transport.workers(transport.configured_queues())
+        if worker.beating(clock, grace=app_settings.REPAIR_GRACE)
+    }
+    killed = 0
+    for rows in services.batches(running, ("worker_name", "started_at", "timeout", "queue"), scope.batch_size):
+        lost = []
+        for pk, worker_name, started_at, timeout, queue in rows:
+            if worker_name in live and live[worker_name] == str(pk):
+                continue
+            if not worker_name:
+                # No worker name to look up: only once RQ's own time limit is long past.
+                limit = transport.handler_timeout(queue, timeout) + app_settings.TIMEOUT_MARGIN
+                if started_at > cutoff - timedelta(seconds=limit):
+                    continue
+            lost.append(pk)
+        if scope.dry_run:
+            killed += len(lost)
+            continue
+        for job in Job.objects.filter(pk__in=lost, state=State.RUNNING).order_by("pk"):
+            if _record_killed(job, worker_alive=job.worker_name in live):
+                killed += 1
+    if killed:
+        logger.warning("Repair: %d running job(s) lost their worker; recorded as killed attempts", killed)
+    return killed
+
+
+def _record_killed(job: Job, *, worker_alive: bool = False) -> bool:
+    """Record the running attempt of `job` as `killed` (its worker died or let go of it), through
+    `services.end_attempt`: the retry policy applies and a retry goes back to RQ."""
+    worker = job.worker_name or "(unknown)"
+    if worker_alive:
+        error = WorkerDied(
+            f"worker {worker} lost attempt {job.attempts}: its work horse died or could not record the outcome"
+        )
+    else:
+        error = WorkerDied(f"worker {worker} died while running attempt {job.attempts}")
+    try:
+        give_up_on = get_handler(job.handler).give_up_on
+    except HandlerNotFound:
+        give_up_on = None
+    decision = services.end_attempt(job, outcome=JobAttempt.Outcome.KILLED, error=error, give_up_on=give_up_on)
+    if decision is None:
+        return False
+    logger.warning("Killed: %s (%s); %s", job.label, error, decision.verdict)
+    return True
