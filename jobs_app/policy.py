@@ -17,6 +17,9 @@ Seconds = int | float | timedelta
 
 # 2**64 seconds is far past any cap; larger exponents would overflow a float.
 _MAX_EXPONENT = 64
+# The longest wait, time limit or age jobs_app accepts (100 years): "now" plus any of them
+# stays inside datetime's range and a C unsigned int (signal.alarm).
+MAX_SECONDS = 100 * 365 * 24 * 3600
 
 
 def to_seconds(value: Seconds, *, name: str) -> float:
@@ -24,11 +27,18 @@ def to_seconds(value: Seconds, *, name: str) -> float:
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            raise ValueError(
+                f"{name} must be at most {MAX_SECONDS} seconds (100 years), got a {int(value).bit_length()}-bit integer"
+            ) from None
     else:
         raise TypeError(f"{name} must be a number of seconds or a timedelta, not {type(value).__name__}")
     if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
         raise ValueError(f"{name} must be a finite, non-negative number of seconds, got {value!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"{name} must be at most {MAX_SECONDS} seconds (100 years), got {value!r}")
     return seconds
 
 
@@ -76,7 +86,7 @@ class Backoff:
             wait = min(wait, self.max_delay)
         if self.jitter:
             wait *= (rng or random).uniform(0.5, 1.0)
-        return wait
+        return min(wait, MAX_SECONDS)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": str(self.kind), "delay": self.delay, "max_delay": self.max_delay, "jitter": self.jitter}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from dataclasses import KW_ONLY, dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -13,7 +13,8 @@ from django.utils.module_loading import autodiscover_modules
 
 from .context import InlineContext
 from .exceptions import HandlerNotFound
-from .policy import AutoRetry, Backoff, to_seconds
+from .payload import storable
+from .policy import MAX_SECONDS, AutoRetry, Backoff, to_seconds
 from .schedule import Schedule
 from .states import Priority
 
@@ -106,10 +107,16 @@ class Handler:
             raise TypeError(f"{name}: give delay= or at=, not both")
         if self.at is not None and (not isinstance(self.at, datetime) or self.at.tzinfo is None):
             raise ValueError(f"{name}: at= must be a timezone-aware datetime, got {self.at!r}")
+        if self.at is not None and self.at - datetime.now(UTC) > timedelta(seconds=MAX_SECONDS):
+            # Converting such a time to UTC, or waiting for it, would leave datetime's range.
+            raise ValueError(f"{name}: at= must be within 100 years from now, got {self.at!r}")
         key = self.idempotency_key
-        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH):
+        if key is not None and (
+            not isinstance(key, str) or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not storable(key)
+        ):
             raise ValueError(
-                f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+                f"{name}: idempotency_key must be a string of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters "
+                "without lone surrogates or NUL"
             )
         auto_retry = None if self.auto_retry is True else self.auto_retry
         if auto_retry is not None and auto_retry is not False and not isinstance(auto_retry, AutoRetry):

@@ -21,7 +21,7 @@ from redis import RedisError
 
 from . import transport
 from .models import Job, JobAttempt, JobQuerySet
-from .payload import encode_arguments
+from .payload import encode_arguments, safe_text
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
 from .states import RETRYABLE, RUNNABLE, TERMINAL, State
@@ -223,7 +223,7 @@ def set_progress(job: Job, percent: int, message: str = "") -> None:
     """Record how far a running job has got (0 to 100), with an optional short message."""
     if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
         raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
-    job.progress, job.progress_message = int(percent), str(message)[:200]
+    job.progress, job.progress_message = int(percent), safe_text(message)[:200]
     Job.objects.filter(pk=job.pk).update(progress=job.progress, progress_message=job.progress_message)
 
 
@@ -280,9 +280,9 @@ def end_attempt(
         )
     now = timezone.now()
     error_fields = {
-        "error_type": type(error).__name__,
-        "error_message": str(error)[:_MAX_MESSAGE_LENGTH],
-        "traceback": traceback[-_MAX_TRACEBACK_LENGTH:],
+        "error_type": safe_text(type(error).__name__)[:200],
+        "error_message": safe_text(error)[:_MAX_MESSAGE_LENGTH],
+        "traceback": safe_text(traceback)[-_MAX_TRACEBACK_LENGTH:],
     }
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}

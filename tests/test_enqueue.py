@@ -194,3 +194,56 @@ def test_enqueue_many_checks_every_call_before_writing_anything():
 def test_enqueue_many_refuses_one_idempotency_key_for_many_jobs():
     with pytest.raises(TypeError, match="cannot share one idempotency_key"):
         handlers.echo.using(idempotency_key="k").enqueue_many([(1,), (2,)])
+
+
+# Edge cases (issue 15, defect 9); the whole class of unstorable arguments is in test_payload.py.
+
+
+def test_nesting_ten_thousand_deep_is_the_documented_type_error_not_recursion_error():
+    value: list = []
+    for _ in range(10_000):
+        value = [value]
+    with pytest.raises(TypeError, match="nested more than"):
+        handlers.echo.enqueue(value)
+    assert not Job.objects.exists()
+
+
+def test_keys_that_collide_once_made_json_are_an_error_not_silently_merged():
+    with pytest.raises(TypeError, match="two keys that are both '1' in JSON"):
+        handlers.echo.enqueue({1: "a", "1": "b"})
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("option", ["delay", "timeout"])
+@pytest.mark.parametrize(
+    "seconds", [1e12, timedelta(days=999_999_999), 10**400], ids=["1e12", "max-timedelta", "10**400"]
+)
+def test_a_time_past_datetimes_range_is_a_clear_value_error(option, seconds):
+    with pytest.raises(ValueError, match=f"{option} must be at most"):
+        handlers.add.using(**{option: seconds}).enqueue(1, 2)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=-5), timedelta(0)])
+def test_an_at_near_the_end_of_datetimes_range_is_a_clear_value_error(offset):
+    from datetime import datetime
+    from datetime import timezone as tz
+
+    with pytest.raises(ValueError, match="at= must be within 100 years"):
+        handlers.add.using(at=datetime(9999, 12, 31, 23, tzinfo=tz(offset))).enqueue(1, 2)
+    assert not Job.objects.exists()
+
+
+def test_the_longest_delay_accepted_still_schedules():
+    from jobs_app.policy import MAX_SECONDS
+
+    job = handlers.add.using(delay=MAX_SECONDS).enqueue(1, 2)
+    assert job.state == Job.State.SCHEDULED
+    assert job.scheduled_for > timezone.now() + timedelta(days=365 * 99)
+
+
+@pytest.mark.parametrize("key", ["\ud800", "nul\x00"])
+def test_an_idempotency_key_that_cannot_be_stored_is_a_value_error(key):
+    with pytest.raises(ValueError, match="idempotency_key must be"):
+        handlers.add.using(idempotency_key=key).enqueue(1, 2)
+    assert not Job.objects.exists()

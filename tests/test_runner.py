@@ -241,3 +241,28 @@ def test_a_retry_that_falls_due_during_its_delivery_is_deferred_not_dropped(monk
     assert (job.state, job.attempts) == (Job.State.SCHEDULED, 0)
     assert "Skipped" not in caplog.text
     assert f"Deferred: test.add:{job.pk} is scheduled for" in caplog.text
+
+
+# Text that UTF-8 cannot encode (issue 15, defect 3): recorded safely, the real error kept.
+
+
+def test_an_error_message_that_cannot_be_encoded_is_recorded_with_escapes_not_lost(run_worker):
+    job = handlers.unencodable.enqueue("raise")
+    run_worker()
+    job.refresh_from_db()
+    assert (job.state, job.error_type, job.error_message) == (
+        Job.State.FAILED,
+        "RuntimeError",
+        "broken \\ud800 text\\x00",
+    )
+    assert "RuntimeError: broken \\ud800 text\\x00" in job.traceback
+    assert job.progress_message == "half \\ud800 way"
+    [attempt] = job.history.all()
+    assert (attempt.outcome, attempt.error_message) == (JobAttempt.Outcome.FAILED, "broken \\ud800 text\\x00")
+
+
+def test_a_result_that_cannot_be_encoded_is_stored_with_escapes(run_worker):
+    job = handlers.unencodable.enqueue("return")
+    run_worker()
+    job.refresh_from_db()
+    assert (job.state, job.result) == (Job.State.SUCCEEDED, {"text": "bad \\udfff", "\\ud800": 1})

@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from ..payload import safe_text
 from ..states import State
 
 # Background colours of the state badges; white text reads on each of them.
@@ -58,7 +59,8 @@ def error_preview(error_type: str, message: str) -> SafeString | str:
 def json_block(value: Any) -> SafeString:
     return format_html(
         '<pre class="jobs-json" style="margin:0;white-space:pre-wrap">{}</pre>',
-        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True),
+        # safe_text: rows stored before enqueue refused lone surrogates may still hold them.
+        safe_text(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)),
     )
 
 

@@ -57,6 +57,12 @@ def authenticate(request: HttpRequest) -> User:
     return user
 
 
+# Reading jobs needs what the admin asks for to show them: the view (or change) permission.
+VIEW_PERMISSION = "jobs_app.view_job"
+_ALSO_GRANTS = {VIEW_PERMISSION: ("jobs_app.change_job",)}
+
+
 def require_permission(user: User, permission: str) -> None:
-    if not user.has_perm(permission):
+    """ApiError 403 unless `user` has `permission` (the view permission is also granted by change, as in the admin)."""
+    if not any(user.has_perm(name) for name in (permission, *_ALSO_GRANTS.get(permission, ()))):
         raise ApiError(403, f"Permission {permission!r} required")

@@ -35,7 +35,10 @@ def _error(description: str) -> dict[str, Any]:
 
 _AUTH_ERRORS = {
     "401": _error("No credentials, or a bad or revoked token."),
-    "403": _error("Not a staff user, or a session POST without a valid CSRF token."),
+    "403": _error(
+        "Not a staff user, without the permission the operation needs (reads: jobs_app.view_job), "
+        "or a session POST without a valid CSRF token."
+    ),
 }
 _REDIS_DOWN = {"503": _error("Redis cannot be reached.")}
 _STATE_COUNTS = _object({state: _INTEGER for state in State.values})

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from ..payload import storable
 from .errors import ApiError
 
 MAX_TEXT_LENGTH = 200
@@ -26,12 +27,13 @@ def integer(request: HttpRequest, name: str, *, default: int, minimum: int, maxi
 
 
 def text(value: Any, name: str) -> str:
-    """A filter value: a string of at most 200 characters without control characters; "" or None means none."""
+    """A filter value: a string of at most 200 characters without control characters or lone surrogates
+    (which JSON can carry but no database column can hold); "" or None means none."""
     if value is None:
         return ""
     if not isinstance(value, str):
         raise ApiError(400, f"'{name}' must be a string")
-    if len(value) > MAX_TEXT_LENGTH or any(ord(char) < 32 for char in value):
+    if len(value) > MAX_TEXT_LENGTH or any(ord(char) < 32 for char in value) or not storable(value):
         raise ApiError(400, f"'{name}' must be at most {MAX_TEXT_LENGTH} printable characters")
     return value
 

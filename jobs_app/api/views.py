@@ -132,7 +132,7 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "reasons": [], "checked_at": checked_at})
 
 
-@endpoint("GET")
+@endpoint("GET", permission=None)  # the document describes the API and holds no job data
 def openapi(request: HttpRequest) -> JsonResponse:
     base_path = request.path.removesuffix("openapi.json").rstrip("/")
     return JsonResponse(openapi_document(base_path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.urls import reverse
 
 from jobs_app import transport
@@ -117,3 +118,12 @@ def test_bulk_retry_logs_with_a_bounded_number_of_queries(
     with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(25):
         post_action(operator_client, "failedjob", "retry_selected", jobs[:1], select_across=True, follow=False)
     assert LogEntry.objects.count() == 300
+
+
+def test_a_job_whose_json_holds_unencodable_text_still_shows(operator_client):
+    # Rows stored before enqueue refused lone surrogates (issue 15, defect 3): SQLite's JSON kept them escaped.
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's jsonb never accepted such rows")
+    job = JobFactory(failed=True, args=["bad \ud800"], kwargs={"\udfff": 1}, result={"r": "\ud800"})
+    html = page(operator_client, job)
+    assert "bad \\ud800" in html and "\\udfff" in html

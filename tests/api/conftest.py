@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from jobs_app.api.tokens import issue_token
+from tests.conftest import staff_with
 
 API = "/api/jobs"
 
@@ -14,6 +15,12 @@ API = "/api/jobs"
 def staff(operator):
     """The API tests' staff user: the operator of tests/conftest.py (may see, retry and cancel jobs)."""
     return operator
+
+
+@pytest.fixture
+def bare_staff(db):
+    """A staff user without any jobs_app permission: the admin shows them no jobs, nor does the API."""
+    return staff_with("bare")
 
 
 @pytest.fixture

@@ -168,3 +168,77 @@ def test_tokens_are_stored_hashed(staff):
     assert raw not in {row.key_hash, row.prefix, row.name}
     assert not ApiToken.objects.filter(key_hash=raw).exists()
     assert raw.startswith(row.prefix)
+
+
+# Reads need the view permission, as in the admin (issue 15, defect 4).
+
+READS = ["/failed", "/metrics", "/health", "/queues/default/stats", "/{id}"]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_staff_without_the_view_permission_may_not_read(bare_staff, path):
+    job = JobFactory(failed=True, args=["secret"])
+    raw = issue_token(bare_staff)[1]
+    response = Client(headers={"Authorization": f"Bearer {raw}"}).get(API + path.format(id=job.pk))
+    assert response.status_code == 403
+    assert response.json() == {"error": "Permission 'jobs_app.view_job' required"}
+    assert "secret" not in response.content.decode()
+
+
+@pytest.mark.parametrize("codename", ["view_job", "change_job"])
+def test_the_view_or_change_permission_lets_staff_read_as_in_the_admin(bare_staff, codename):
+    from django.contrib.auth.models import Permission
+
+    bare_staff.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="jobs_app"))
+    job = JobFactory(failed=True)
+    raw = issue_token(bare_staff)[1]
+    assert Client(headers={"Authorization": f"Bearer {raw}"}).get(f"{API}/{job.pk}").status_code == 200
+
+
+def test_the_admin_refuses_the_same_staff_user(bare_staff, client):
+    client.force_login(bare_staff)
+    job = JobFactory(failed=True)
+    assert client.get(f"/admin/jobs_app/job/{job.pk}/change/").status_code == 403
+
+
+def test_writes_keep_their_own_permission(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    retrier = django_user_model.objects.create_user("retrier", password="pw", is_staff=True)
+    retrier.user_permissions.add(Permission.objects.get(codename="retry_job", content_type__app_label="jobs_app"))
+    job = JobFactory(failed=True)
+    client = Client(headers={"Authorization": f"Bearer {issue_token(retrier)[1]}"})
+    assert client.post(f"{API}/{job.pk}/retry").status_code == 202
+    assert client.get(f"{API}/{job.pk}").status_code == 403
+
+
+def every_endpoint() -> list[tuple[str, str]]:
+    """(url, method) for every API URL but the catch-all 404, each with its first method."""
+    from django.urls import URLPattern, reverse
+
+    from jobs_app import urls
+
+    found = []
+    for pattern in urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        if pattern.name == "not-found":
+            continue
+        kwargs = {
+            name: {"job_id": "00000000-0000-0000-0000-000000000000"}.get(name, "default")
+            for name in pattern.pattern.converters
+        }
+        allow = Client().options(reverse(f"jobs_api:{pattern.name}", kwargs=kwargs))["Allow"]
+        found.append((reverse(f"jobs_api:{pattern.name}", kwargs=kwargs), allow.split(", ")[0]))
+    return found
+
+
+def test_every_endpoint_but_the_openapi_document_needs_a_jobs_permission(bare_staff):
+    """The class: an endpoint added later is closed to staff without the permissions unless it says otherwise."""
+    client = Client(headers={"Authorization": f"Bearer {issue_token(bare_staff)[1]}"})
+    for url, method in every_endpoint():
+        response = client.generic(method, url)
+        if url.endswith("openapi.json"):
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 403, url
+            assert response.json()["error"].startswith("Permission 'jobs_app.")

@@ -13,10 +13,13 @@ from datetime import timedelta
 
 import pytest
 import schemathesis
+from django.conf import settings as django_settings
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import Client
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rq import Worker
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -43,6 +46,14 @@ CHECKS = [
     response_schema_conformance,
 ]
 OPERATIONS = [(path, method) for path, methods in PATHS.items() for method in methods]
+BOUNDED = settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=timedelta(seconds=5),
+    database=None,
+    # CI runs a fixed set of examples, so that a red run is reproducible; elsewhere each run explores new ones.
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=list(HealthCheck),
+)
 
 
 @pytest.fixture
@@ -86,15 +97,62 @@ def test_no_server_error_and_every_answer_matches_the_schema(wsgi_app, token, jo
     strategy = operation.as_strategy(generation_mode=mode) | known_ids if "{job_id}" in path else known_ids
 
     @given(case=strategy)
-    @settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=timedelta(seconds=5),
-        database=None,
-        # CI runs a fixed set of examples, so that a red run is reproducible; elsewhere each run explores new ones.
-        derandomize=bool(os.environ.get("CI")),
-        suppress_health_check=list(HealthCheck),
-    )
+    @BOUNDED
     def call(case):
         case.call_and_validate(headers=auth, checks=CHECKS)
+
+    call()
+
+
+# Malformed bodies and content types, beyond what the schema describes (issue 15, defect 5).
+
+CONTENT_TYPES = st.one_of(
+    st.sampled_from(
+        [
+            "multipart/form-data",
+            "multipart/form-data; boundary=",
+            "multipart/form-data; boundary=xyz",
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "text/plain",
+        ]
+    ).flatmap(
+        lambda base: st.sampled_from(
+            [base, f"{base}; charset=utf-8", f"{base}; charset=utf-16", f"{base}; charset=nonsense", f"{base};;="]
+        )
+    ),
+    st.text(max_size=60).filter(lambda text: text.isprintable()),
+)
+BODIES = st.one_of(
+    st.binary(max_size=300),
+    st.just(b'--xyz\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\nx\r\n--xyz--'),
+    st.text(max_size=100).map(lambda text: text.encode("utf-8", "surrogatepass")),
+)
+NO_SUCH_JOB = "00000000-0000-0000-0000-000000000000"
+RAW_PATHS = [path.replace("{job_id}", NO_SUCH_JOB).replace("{name}", "default") for path in PATHS]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("caller", ["token", "session"])
+@pytest.mark.parametrize("path", RAW_PATHS)
+def test_malformed_bodies_and_content_types_never_get_a_server_error(token, django_user_model, caller, path):
+    client = Client(enforce_csrf_checks=True)
+    client.cookies[django_settings.CSRF_COOKIE_NAME] = "a" * 32
+    if caller == "token":
+        client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    else:
+        client.force_login(django_user_model.objects.get(username="ops"))
+
+    @given(
+        method=st.sampled_from(["POST", "POST", "POST", "GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
+        content_type=CONTENT_TYPES,
+        body=BODIES,
+    )
+    @BOUNDED
+    def call(method, content_type, body):
+        response = client.generic(method, API + path, body, content_type=content_type)
+        assert response.status_code < 500, (response.status_code, response.content[:200])
+        if method not in ("HEAD", "OPTIONS"):
+            assert response["Content-Type"] == "application/json"
 
     call()

@@ -105,6 +105,15 @@ def needs_file(path):
     return "found"
 
 
+@job_handler("test.unencodable", attempts=1, takes_context=True)
+def unencodable(context, mode):
+    """Text UTF-8 cannot encode (a lone surrogate) where a handler can put it: progress, result, error."""
+    context.set_progress(50, "half \ud800 way")
+    if mode == "raise":
+        raise RuntimeError("broken \ud800 text\x00")
+    return {"text": "bad \udfff", "\ud800": 1}
+
+
 # The sweeper's tests (tests/sweeper/).
 
 

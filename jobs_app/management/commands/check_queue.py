@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from redis import RedisError
 
 from jobs_app import recurring, stats
 
@@ -12,19 +13,35 @@ from jobs_app import recurring, stats
 class Command(BaseCommand):
     help = (
         "Show waiting, scheduled, running, succeeded, failed and dead jobs and the workers alive for each queue, "
-        "and each recurring job's last success. Exits 1 when a queue has waiting jobs and no worker alive, or a "
-        "recurring job has not succeeded within its max_interval (usable as a probe)."
+        "and each recurring job's last success. Exits 1 when Redis cannot be reached, a queue has waiting jobs and "
+        "no worker alive, or a recurring job has not succeeded within its max_interval (usable as a probe)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print one JSON object instead of a table.")
 
     def handle(self, *args, **options):
-        counts, workers = stats.state_counts(), stats.workers_by_queue()
-        overview = stats.queue_overview(counts, workers)
-        stranded = stats.queues_without_workers(counts, workers)
+        counts = stats.state_counts()
+        problems = []
+        try:
+            workers = stats.workers_by_queue()
+        except RedisError as error:
+            # The finding, not a traceback: the jobs are still counted from the database.
+            workers = None
+            problems.append(f"Redis unreachable: {error}. Workers cannot be counted, nor jobs pushed or run.")
+        overview: dict[str, dict[str, int | None]] = {
+            queue: {**row, "workers": row["workers"] if workers is not None else None}  # None: unknown, not zero
+            for queue, row in stats.queue_overview(counts, workers or {}).items()
+        }
+        stranded = stats.queues_without_workers(counts, workers) if workers is not None else []
         schedules = recurring.statuses()
         stale = [status for status in schedules if status.stale]
+        if stranded:
+            problems.append(
+                f"No worker alive for queue(s) with waiting jobs: {', '.join(stranded)}. "
+                f"Start one: manage.py rqworker {' '.join(stranded)}"
+            )
+        problems.extend(status.reason for status in stale)
         if options["json"]:
             self.stdout.write(
                 json.dumps(
@@ -32,21 +49,23 @@ class Command(BaseCommand):
                         "queues": overview,
                         "queues_without_workers": stranded,
                         "stale_recurring": [status.handler for status in stale],
+                        "redis_reachable": workers is not None,
+                        "problems": problems,
                     }
                 )
             )
         else:
-            self.stdout.write(self.table(("queue", *stats.OVERVIEW_COLUMNS), overview.items()))
+            rows = (
+                (name, {**row, "workers": "?" if row["workers"] is None else row["workers"]})
+                for name, row in overview.items()
+            )
+            self.stdout.write(self.table(("queue", *stats.OVERVIEW_COLUMNS), rows))
             if schedules:
                 self.stdout.write("")
                 self.stdout.write(self.recurring_table(schedules))
-        problems = []
-        if stranded:
-            problems.append(
-                f"No worker alive for queue(s) with waiting jobs: {', '.join(stranded)}. "
-                f"Start one: manage.py rqworker {' '.join(stranded)}"
-            )
-        problems.extend(status.reason for status in stale)
+            if workers is None:
+                self.stdout.write("")
+                self.stdout.write(problems[0])
         if problems:
             raise CommandError("; ".join(problems), returncode=1)
 

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs_app.api.tokens import issue_token, revoke_tokens
+from jobs_app.management.options import TEXT, Text
 from jobs_app.models import ApiToken
 
 ALL = "*"
@@ -18,12 +19,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("username")
-        parser.add_argument("--name", default="", help="A label to tell the token apart, e.g. 'grafana'.")
+        parser.add_argument("username", type=TEXT)
+        parser.add_argument(
+            "--name", type=Text(max_length=100), default="", help="A label to tell the token apart, e.g. 'grafana'."
+        )
         action = parser.add_mutually_exclusive_group()
         action.add_argument(
             "--revoke",
             nargs="?",
+            type=TEXT,
             const=ALL,
             metavar="PREFIX",
             help="Revoke the user's active tokens, or only the one whose prefix is PREFIX.",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from jobs_app.management.options import TEXT
 from jobs_app.scheduler import JobsAppCronScheduler
 
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "config_path",
             nargs="?",
+            type=TEXT,
             default="jobs_app.cron",
             help="The cron configuration module (default: jobs_app.cron, built from the handlers' schedules).",
         )
@@ -28,6 +30,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         scheduler = JobsAppCronScheduler(logging_level=getattr(logging, options["logging_level"]))
-        scheduler.load_config_from_file(options["config_path"])
+        try:
+            scheduler.load_config_from_file(options["config_path"])
+        except Exception as error:  # rq wraps whatever the import raised
+            raise CommandError(f"Cannot load the cron configuration {options['config_path']!r}: {error}") from None
         self.stdout.write(f"Recurring: {len(scheduler.get_jobs())} cron entries from {options['config_path']}")
         scheduler.start()

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from django.core.management.base import BaseCommand
 
 from jobs_app import retention
-
-
-def duration(value: str):
-    try:
-        return retention.parse_duration(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+from jobs_app.management.options import AGE
 
 
 class Command(BaseCommand):
@@ -24,7 +17,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", type=duration, help="One age for all three states: 14d, 12h, 30m, 45s.")
+        parser.add_argument("--older-than", type=AGE, help="One age for all three states: 14d, 12h, 30m, 45s.")
         parser.add_argument("--dry-run", action="store_true", help="Count what would be deleted; delete nothing.")
         parser.add_argument("--json", action="store_true", help="Print the counts as JSON.")
 

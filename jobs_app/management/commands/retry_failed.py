@@ -10,17 +10,9 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from jobs_app import sweeper
-
-
-def positive_number(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(value) from None
-    if number < 0:
-        raise ValueError(value)
-    return number
+from jobs_app import stats, sweeper
+from jobs_app.management.options import COUNT, POSITIVE_COUNT, SECONDS, TEXT
+from jobs_app.registry import all_handlers
 
 
 class Command(BaseCommand):
@@ -31,20 +23,31 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Run one pass and exit (for cron).")
-        parser.add_argument("--interval", type=positive_number, default=60, help="Seconds between passes (60).")
-        parser.add_argument("--delay", type=positive_number, help="Seconds after failing before a re-run.")
-        parser.add_argument("--max-retries", type=int, help="Re-runs before a failed job goes dead.")
-        parser.add_argument("--queue", action="append", default=[], help="Only this queue (repeatable).")
-        parser.add_argument("--handler", help="Only jobs of this handler.")
-        parser.add_argument("--limit", type=int, help="Re-run or move to dead at most this many jobs per pass.")
+        parser.add_argument("--interval", type=SECONDS, default=60, help="Seconds between passes (60).")
+        parser.add_argument("--delay", type=SECONDS, help="Seconds after failing before a re-run.")
+        parser.add_argument("--max-retries", type=COUNT, help="Re-runs before a failed job goes dead.")
+        parser.add_argument("--queue", action="append", type=TEXT, default=[], help="Only this queue (repeatable).")
+        parser.add_argument("--handler", type=TEXT, help="Only jobs of this handler.")
+        parser.add_argument(
+            "--limit", type=POSITIVE_COUNT, help="Re-run or move to dead at most this many jobs per pass."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object per pass.")
 
     def handle(self, *args, **options):
-        if options["max_retries"] is not None and options["max_retries"] < 0:
-            raise CommandError("--max-retries must be 0 or more")
-        if options["limit"] is not None and options["limit"] < 1:
-            raise CommandError("--limit must be 1 or more")
+        configured = stats.logical_queues()
+        unknown = [queue for queue in options["queue"] if queue not in configured]
+        if unknown:
+            raise CommandError(
+                f"Unknown queue(s): {', '.join(unknown)}. The queues in settings.RQ_QUEUES: {', '.join(configured)}"
+            )
+        if options["handler"] and options["handler"] not in all_handlers():
+            # Not an error: jobs of a handler since renamed or removed may still be waiting for the sweeper.
+            self.stderr.write(
+                self.style.WARNING(
+                    f"No handler is registered as {options['handler']!r}; sweeping the jobs that carry that name."
+                )
+            )
         sweep_options = sweeper.SweepOptions(
             delay=options["delay"],
             max_retries=options["max_retries"],
