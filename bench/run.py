@@ -352,6 +352,79 @@ def admin_failed_list(case: ScaleCase, size: int) -> None:
     case.queries[size] = len(queries.captured_queries)
 
 
+def add_mixed_jobs(count: int, *, batch: int = 10_000) -> None:
+    """`count` more jobs in a production-like mix: mostly succeeded, some dead, failed, cancelled and waiting."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs_app.models import Job
+    from jobs_app.states import State
+
+    now = timezone.now()
+    mix = [State.SUCCEEDED] * 90 + [State.DEAD] * 4 + [State.FAILED] * 2 + [State.CANCELLED] * 2 + [State.QUEUED] * 2
+    queues = ("default", "email", "cleanup")
+    for start in range(0, count, batch):
+        rows = []
+        for n in range(start, min(count, start + batch)):
+            state = mix[n % len(mix)]
+            ended = now - timedelta(seconds=n % 86_400)
+            failed = state in (State.FAILED, State.DEAD)
+            rows.append(
+                Job(
+                    handler=f"bench.handler{n % 20}",
+                    queue=queues[n % 3],
+                    state=state,
+                    attempts=1,
+                    created_at=ended,
+                    finished_at=ended if state not in (State.QUEUED,) else None,
+                    failed_at=ended if failed else None,
+                )
+            )
+        Job.objects.bulk_create(rows)
+
+
+def prometheus_scrape(case: ScaleCase, size: int) -> None:
+    """GET /api/jobs/metrics/prometheus with `size` jobs, timed: scrapes within the snapshot period (the usual
+    ones) and scrapes just after it (answered from the old snapshot while a thread counts again). The very first
+    scrape, with no snapshot yet, counts in the request: its time is printed."""
+    import json
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs_app import metrics, prometheus, sweeper, transport
+    from jobs_app.api.tokens import issue_token
+    from jobs_app.models import Job
+
+    add_mixed_jobs(size - Job.objects.count())
+    sweeper.refresh_planner_statistics()
+    for handler in range(20):
+        for outcome in ("succeeded", "failed"):
+            metrics.record_attempt(f"bench.handler{handler}", outcome, 0.1 * handler)
+    user, _created = get_user_model().objects.get_or_create(username="bench-scrape", defaults={"is_staff": True})
+    client = Client(HTTP_HOST="localhost", headers={"Authorization": f"Bearer {issue_token(user, name='bench')[1]}"})
+    url = "/api/jobs/metrics/prometheus"
+    first = []
+    for _ in range(3):
+        transport.delete_key(prometheus.SNAPSHOT_KEY)  # no snapshot yet: this scrape counts
+        first.append(timed(lambda: client.get(url)))
+    for run in range(6):
+        if run % 2:  # the period is over: the old snapshot answers, a thread counts again
+            snapshot = json.loads(transport.read_value(prometheus.SNAPSHOT_KEY))
+            transport.write_value(prometheus.SNAPSHOT_KEY, json.dumps({**snapshot, "at": 0}), ttl=300)
+            transport.delete_key("jobs_app:metrics:refreshing")
+        with CaptureQueriesContext(connection) as queries:
+            seconds = timed(lambda: client.get(url))
+        case.seconds.setdefault(size, []).append(seconds)
+        time.sleep(1)  # let a background count finish before the next scrape
+    case.queries[size] = len(queries.captured_queries)
+    assert client.get(url).status_code == 200
+    print(f"  {size:,} jobs: the first scrape (no snapshot yet) takes {statistics.median(first):.3f} s")
+
+
 SCALE_CASES = [
     # name, target, measure(case, size), uses up its jobs, sizes, quick sizes, pass test
     (
@@ -371,6 +444,15 @@ SCALE_CASES = [
         (1000, 200_000),
         (1000, 10_000),
         lambda case: case.queries[case.sizes[0]] == case.queries[case.sizes[1]] and case.growth <= 2,
+    ),
+    (
+        "prometheus scrape",
+        "≤ 200 ms at the large size",
+        prometheus_scrape,
+        False,
+        (10_000, 1_000_000),
+        (1000, 10_000),
+        lambda case: case.median(case.sizes[1]) <= 0.2,
     ),
 ]
 

@@ -131,3 +131,32 @@ def check_breaker_settings(app_configs=None, **kwargs) -> list:
         if problem:
             messages.append(Error(f'JOBS_APP["BREAKERS"][{name!r}] {problem}.', hint=hint, id="jobs_app.E202"))
     return messages
+
+
+@register()
+def check_operations_settings(app_configs=None, **kwargs) -> list:
+    """JOBS_APP["METRICS_PUBLIC"], ["METRICS_CACHE_SECONDS"] and ["PAUSE_RECHECK"]."""
+    messages = []
+    if not isinstance(app_settings.METRICS_PUBLIC, bool):
+        messages.append(
+            Error(
+                f'JOBS_APP["METRICS_PUBLIC"] must be True or False, got {app_settings.METRICS_PUBLIC!r}.',
+                hint="False (the default) asks a Prometheus scrape for a bearer token, like the rest of the API.",
+                id="jobs_app.E301",
+            )
+        )
+    for setting, minimum, number in (("METRICS_CACHE_SECONDS", 0, 2), ("PAUSE_RECHECK", 1, 3)):
+        value = getattr(app_settings, setting)
+        try:
+            seconds = to_seconds(value, name=setting)
+            if seconds < minimum:
+                raise ValueError(f"must be at least {minimum} s, got {seconds:g}")
+        except (TypeError, ValueError) as problem:
+            messages.append(
+                Error(
+                    f'JOBS_APP["{setting}"] is not valid: {problem}',
+                    hint=f"Give a number of seconds, for example {DEFAULTS[setting]}.",
+                    id=f"jobs_app.E30{number}",
+                )
+            )
+    return messages

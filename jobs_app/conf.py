@@ -41,6 +41,15 @@ DEFAULTS: dict[str, Any] = {
     # Circuit breakers by name (`@job_handler(..., breaker="whatsapp")`): consecutive failures that open
     # one, seconds it stays open, successes in half-open that close it. Missing keys take these defaults.
     "BREAKERS": {},
+    # Let anyone scrape GET /api/jobs/metrics/prometheus without credentials (a Prometheus on a private network).
+    "METRICS_PUBLIC": False,
+    # Seconds the Prometheus endpoint reuses the figures it reads from the database (jobs per queue and state,
+    # dead in the last hour, stale recurring handlers), shared by every web process through Redis: a scrape
+    # never counts a large table more often than this. 0 counts on every scrape.
+    "METRICS_CACHE_SECONDS": 15,
+    # Seconds a worker waits before looking again at a job of a paused queue or handler: how soon after a
+    # resume the held jobs run.
+    "PAUSE_RECHECK": 5,
 }
 
 BREAKER_DEFAULTS = {"failure_threshold": 5, "recovery_timeout": 60, "success_threshold": 3}

@@ -36,6 +36,10 @@ class ForbiddenJobFunction(JobsAppError):
     """An RQ job names a callable that workers must not import (only jobs_app's entry point is allowed)."""
 
 
+class NothingToPause(JobsAppError, LookupError):
+    """`pause`/`resume` named a queue not in RQ_QUEUES or a handler that is not registered."""
+
+
 class UnknownQueue(ImproperlyConfigured, ValueError):
     """A job names a queue that is not in `settings.RQ_QUEUES`: add it there, or use one that is.
 

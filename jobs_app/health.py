@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from redis import RedisError
 
-from . import recurring, stats
+from . import pauses, recurring, stats
 
 Check = Callable[[], list[str]]
 
@@ -41,3 +41,11 @@ def problems() -> list[str]:
         except RedisError as error:
             reasons.append(f"Redis is unreachable: {error}")
     return reasons
+
+
+def paused() -> list[dict[str, str]]:
+    """What is paused and since when (not a problem: an operator's choice), empty when Redis is unreachable."""
+    try:
+        return [pause.as_dict() for pause in pauses.paused()]
+    except RedisError:
+        return []

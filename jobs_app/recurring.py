@@ -16,6 +16,7 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from . import transport
+from .logs import job_extra
 from .models import Job
 from .registry import Handler, all_handlers, get_handler
 from .schedule import Schedule
@@ -88,7 +89,7 @@ def fire(name: str, *, now: datetime | None = None) -> Job | None:
     except BaseException:
         transport.unset(key)
         raise
-    logger.info("Recurring: enqueued %s for %s", job.label, slot.isoformat())
+    logger.info("Recurring: enqueued %s for %s", job.label, slot.isoformat(), extra=job_extra(job, outcome="enqueued"))
     return job
 
 

@@ -19,6 +19,7 @@ from redis import RedisError
 from . import services, transport
 from .conf import app_settings
 from .exceptions import HandlerNotFound, WorkerDied
+from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet
 from .registry import get_handler
 from .states import RUNNABLE, State
@@ -177,5 +178,5 @@ def _record_killed(job: Job, *, worker_alive: bool = False) -> bool:
     decision = services.end_attempt(job, outcome=JobAttempt.Outcome.KILLED, error=error, give_up_on=give_up_on)
     if decision is None:
         return False
-    logger.warning("Killed: %s (%s); %s", job.label, error, decision.verdict)
+    logger.warning("Killed: %s (%s); %s", job.label, error, decision.verdict, extra=job_extra(job, outcome="killed"))
     return True

@@ -14,7 +14,7 @@ import time
 import traceback as traceback_module
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import close_old_connections
@@ -24,13 +24,15 @@ from rq import get_current_job
 from rq.job import Retry
 from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
 
-from . import services, transport
+from . import pauses, services, transport
 from .breaker import Breaker
+from .conf import app_settings
 from .context import JobContext
 from .exceptions import HandlerNotFound, JobTimeout
+from .logs import job_extra, job_id_extra
 from .models import Job, JobAttempt
 from .payload import encode_result
-from .policy import Verdict
+from .policy import Verdict, to_seconds
 from .registry import Handler, get_handler
 from .signals import attempt_recorded
 from .states import RUNNABLE, State
@@ -53,7 +55,11 @@ def execute(job_id: str) -> Retry | None:
     try:
         job_pk = uuid.UUID(str(job_id))
     except ValueError:
-        logger.warning("Skipped: RQ job %s is not a jobs_app job (its id is not a job id)", job_id)
+        logger.warning(
+            "Skipped: RQ job %s is not a jobs_app job (its id is not a job id)",
+            job_id,
+            extra=job_id_extra(job_id, outcome="skipped"),
+        )
         return None
     current = get_current_job()
     worker_name = (current.worker_name if current else None) or ""
@@ -63,7 +69,7 @@ def execute(job_id: str) -> Retry | None:
         now = timezone.now()
         job = services.claim(job_pk, worker_name=worker_name, now=now)
         if job is not None:
-            deferred = _deferred_by_breaker(job)
+            deferred = _deferred_by_pause(job) or _deferred_by_breaker(job)
             if deferred is not None:
                 return deferred
             outcome = _run_attempt(job)
@@ -71,18 +77,32 @@ def execute(job_id: str) -> Retry | None:
             return outcome
         row = Job.objects.filter(pk=job_pk).only("state", "scheduled_for", "handler").first()
         if row is None:
-            logger.warning("Skipped: RQ job %s has no Job row", job_id)
+            logger.warning("Skipped: RQ job %s has no Job row", job_id, extra=job_id_extra(job_id, outcome="skipped"))
             return None
         if row.state not in RUNNABLE:
-            logger.info("Skipped: %s is %s, not waiting to run (a duplicate delivery?)", row.label, row.state)
+            logger.info(
+                "Skipped: %s is %s, not waiting to run (a duplicate delivery?)",
+                row.label,
+                row.state,
+                extra=job_extra(row, outcome="skipped"),
+            )
             return None
         if row.state == State.SCHEDULED and row.scheduled_for and row.scheduled_for > now:
             # Delivered early (clock skew between hosts, a duplicate push): put it back.
-            logger.info("Deferred: %s is scheduled for %s", row.label, row.scheduled_for.isoformat())
+            logger.info(
+                "Deferred: %s is scheduled for %s",
+                row.label,
+                row.scheduled_for.isoformat(),
+                extra=job_extra(row, outcome="deferred"),
+            )
             return _redeliver_after((row.scheduled_for - now).total_seconds())
         # Waiting and due, yet the claim missed: the row changed in between (a retry recorded, or a
         # re-run, after our claim). Claim again with a fresh clock rather than drop the delivery.
-    logger.info("Deferred: %s is due but could not be claimed; RQ delivers it again", job_pk)
+    logger.info(
+        "Deferred: %s is due but could not be claimed; RQ delivers it again",
+        job_pk,
+        extra=job_id_extra(job_pk, outcome="deferred"),
+    )
     return _redeliver_after(1)
 
 
@@ -93,7 +113,7 @@ def _redeliver_after(seconds: float) -> Retry:
 
 def _run_attempt(job: Job) -> Retry | None:
     progress = f"attempt {job.attempts}/{job.max_attempts}"
-    logger.info("Processing: %s (%s)", job.label, progress)
+    logger.info("Processing: %s (%s)", job.label, progress, extra=job_extra(job, outcome="started"))
     started_at = timezone.now()
     clock = time.monotonic()
     handler: Handler | None = None
@@ -103,14 +123,43 @@ def _run_attempt(job: Job) -> Retry | None:
         result = encode_result(job.handler, value)
     except Exception as error:
         elapsed_ms = round((time.monotonic() - clock) * 1000)
-        logger.warning("Failed: %s after %dms (%s) - %s", job.label, elapsed_ms, progress, error)
+        logger.warning(
+            "Failed: %s after %dms (%s) - %s",
+            job.label,
+            elapsed_ms,
+            progress,
+            error,
+            extra=job_extra(job, outcome="failed", duration_ms=elapsed_ms),
+        )
         _feed_breaker(handler, succeeded=False)
         return _after_failure(job, handler, error, started_at)
     elapsed_ms = round((time.monotonic() - clock) * 1000)
     _feed_breaker(handler, succeeded=True)
     services.record_success(job, started_at=started_at, result=result)
-    logger.info("Succeeded: %s after %dms (%s)", job.label, elapsed_ms, progress)
+    logger.info(
+        "Succeeded: %s after %dms (%s)",
+        job.label,
+        elapsed_ms,
+        progress,
+        extra=job_extra(job, outcome="succeeded", duration_ms=elapsed_ms),
+    )
     return None
+
+
+def _deferred_by_pause(job: Job) -> Retry | None:
+    """While the job's queue or handler is paused: put the job back unrun, its attempt not spent."""
+    try:
+        pause = pauses.holding(job.queue, job.handler)
+    except RedisError as error:
+        logger.warning("Pause flags cannot be read (%s); %s runs", error, job.label, extra=job_extra(job))
+        return None
+    if pause is None:
+        return None
+    wait = to_seconds(app_settings.PAUSE_RECHECK, name="PAUSE_RECHECK")
+    if not services.release(job, until=timezone.now() + timedelta(seconds=wait)):
+        return None
+    logger.info("Deferred: %s, %s", job.label, pause, extra=job_extra(job, outcome="paused"))
+    return _redeliver_after(wait)
 
 
 def _deferred_by_breaker(job: Job) -> Retry | None:
@@ -124,12 +173,20 @@ def _deferred_by_breaker(job: Job) -> Retry | None:
     try:
         decision = Breaker(handler.breaker).acquire()
     except RedisError as error:
-        logger.warning("Breaker %s cannot be read (%s); %s runs", handler.breaker, error, job.label)
+        logger.warning(
+            "Breaker %s cannot be read (%s); %s runs", handler.breaker, error, job.label, extra=job_extra(job)
+        )
         return None
     retry_at = decision.retry_at
     if decision.allowed or retry_at is None or not services.release(job, until=retry_at):
         return None
-    logger.info("Deferred: %s until %s, breaker %s is open", job.label, retry_at.isoformat(), handler.breaker)
+    logger.info(
+        "Deferred: %s until %s, breaker %s is open",
+        job.label,
+        retry_at.isoformat(),
+        handler.breaker,
+        extra=job_extra(job, outcome="deferred"),
+    )
     return _redeliver_after((retry_at - timezone.now()).total_seconds())
 
 
@@ -192,4 +249,4 @@ def _call_hook(hook: Callable[[Job, BaseException], Any] | None, name: str, job:
     try:
         hook(job, error)
     except Exception:
-        logger.exception("The %s hook of %s raised; the job is unaffected", name, job.label)
+        logger.exception("The %s hook of %s raised; the job is unaffected", name, job.label, extra=job_extra(job))

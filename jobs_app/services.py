@@ -19,7 +19,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
 
-from . import transport
+from . import metrics, transport
+from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet
 from .payload import encode_arguments, safe_text
 from .policy import Backoff, RetryDecision, Verdict, decide
@@ -321,7 +322,9 @@ def _finish_attempt(
             **changes
         )
         if not updated:
-            logger.warning("Not recorded: %s is no longer this running attempt", job.label)
+            logger.warning(
+                "Not recorded: %s is no longer this running attempt", job.label, extra=job_extra(job, outcome="stale")
+            )
             return False
         JobAttempt.objects.create(
             job=job,
@@ -336,6 +339,7 @@ def _finish_attempt(
         )
     for field, value in changes.items():
         setattr(job, field, value)
+    metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
     return True
 
 

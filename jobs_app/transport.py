@@ -263,6 +263,60 @@ def set_once(name: str, *, ttl: int) -> bool:
     return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
 
 
+def increment_hash(key: str, counts: dict[str, int], amounts: dict[str, float] | None = None) -> None:
+    """HINCRBY each of `counts` and HINCRBYFLOAT each of `amounts` in the hash `key`: one round trip.
+
+    On the control connection: counters every worker and web process adds to and reads.
+    """
+    with control_connection().pipeline(transaction=False) as pipeline:
+        for field, count in counts.items():
+            pipeline.hincrby(key, field, count)
+        for field, amount in (amounts or {}).items():
+            pipeline.hincrbyfloat(key, field, amount)
+        pipeline.execute()
+
+
+def read_hash(key: str) -> dict[str, str]:
+    """The hash `key` on the control connection, as text."""
+    return {_text(field): _text(value) for field, value in control_connection().hgetall(key).items()}
+
+
+def read_hash_fields(key: str, fields: Sequence[str]) -> list[str | None]:
+    """HMGET: the values of `fields` in the hash `key` (None where absent), as text, one round trip."""
+    return [None if value is None else _text(value) for value in control_connection().hmget(key, list(fields))]
+
+
+def write_hash_field(key: str, field: str, value: str, *, only_if_absent: bool = False) -> bool:
+    """HSET (or HSETNX) one field of the hash `key`; True when it was written."""
+    redis = control_connection()
+    if only_if_absent:
+        return bool(redis.hsetnx(key, field, value))
+    redis.hset(key, field, value)
+    return True
+
+
+def delete_hash_field(key: str, field: str) -> bool:
+    """HDEL one field of the hash `key`; True when it was there."""
+    return bool(control_connection().hdel(key, field))
+
+
+def delete_key(key: str) -> None:
+    control_connection().delete(key)
+
+
+def read_value(key: str) -> str | None:
+    value = control_connection().get(key)
+    return None if value is None else _text(value)
+
+
+def write_value(key: str, value: str, *, ttl: int) -> None:
+    control_connection().set(key, value, ex=ttl)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def unset(name: str) -> None:
     """Delete `jobs_app:<name>` (a flag `set_once` set), so that the next caller is first again."""
     control_connection().delete(f"jobs_app:{name}")

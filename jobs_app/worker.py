@@ -24,6 +24,7 @@ from . import (
 )
 from .conf import app_settings
 from .exceptions import ForbiddenJobFunction
+from .logs import job_id_extra
 from .states import Priority
 
 logger = logging.getLogger("jobs_app")
@@ -44,6 +45,7 @@ class Job(rq.job.Job):
                 self.id,
                 what,
                 name,
+                extra=job_id_extra(self.id, outcome="refused"),
             )
             raise ForbiddenJobFunction(f"RQ job {self.id}: {what} {name!r} is not allowed")
 

@@ -40,3 +40,20 @@ def log(user_id: int | None, jobs: Iterable[tuple[str, str]], message: str) -> N
         ),
         batch_size=LOG_BATCH,
     )
+
+
+def log_event(user_id: int | None, subject: str, message: str) -> None:
+    """One `LogEntry` about something that is not one job (a queue or handler paused, say), under `Job`.
+
+    As `log`: an anonymous user (None) never reaches the admin, and is not logged.
+    """
+    if user_id is None:
+        return
+    LogEntry.objects.create(
+        user_id=user_id,
+        content_type=ContentType.objects.get_for_model(Job),
+        object_id=None,
+        object_repr=subject[:200],
+        action_flag=CHANGE,
+        change_message=message,
+    )

@@ -1,5 +1,5 @@
 """The jobs dashboard: jobs per state and queue, RQ queue lengths, workers alive, attempts per hour,
-recurring jobs and circuit breakers."""
+timings per handler, recurring jobs, circuit breakers, and what is paused."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from redis import RedisError
 
-from .. import breaker, recurring, stats
+from .. import breaker, pauses, recurring, stats
+from ..registry import all_handlers
 from ..states import State
 from .chart import FAILED_COLOUR, SUCCEEDED_COLOUR, attempts_chart
 from .display import state_badge
@@ -40,8 +41,9 @@ def dashboard_view(model_admin: JobAdmin, request: HttpRequest) -> HttpResponse:
         lengths, workers, redis_error = {}, {}, str(error)
     try:
         breakers = breaker.states()
+        paused = {(pause.kind, pause.name): pause for pause in pauses.paused()}
     except RedisError:
-        breakers = []
+        breakers, paused = [], {}
     series = stats.attempts_per_hour(CHART_HOURS)
     rows = [
         {
@@ -51,6 +53,7 @@ def dashboard_view(model_admin: JobAdmin, request: HttpRequest) -> HttpResponse:
             "rq_length": lengths.get(queue),
             "workers": workers.get(queue, []),
             "no_worker": bool(per_state.get(State.QUEUED)) and not redis_error and not workers.get(queue),
+            "paused": paused.get((pauses.QUEUE, queue)),
         }
         for queue, per_state in sorted(counts.items())
     ]
@@ -74,5 +77,20 @@ def dashboard_view(model_admin: JobAdmin, request: HttpRequest) -> HttpResponse:
         "recurring": recurring.statuses(),
         "breakers": breakers,
         "can_change_breakers": model_admin.has_retry_permission(request),
+        "timings": _timing_rows(paused),
     }
     return TemplateResponse(request, "admin/jobs_app/dashboard.html", context)
+
+
+def _timing_rows(paused: dict) -> list[dict]:
+    """Every registered handler (and any other with recent attempts), with its last hour's and day's timings."""
+    timings = stats.handler_timings()
+    names = sorted(set(all_handlers()) | set(timings))
+    return [
+        {
+            "handler": name,
+            "windows": [timings[name][window] if name in timings else None for window in stats.TIMING_WINDOWS],
+            "paused": paused.get((pauses.HANDLER, name)),
+        }
+        for name in names
+    ]

@@ -28,6 +28,7 @@ from .breakers import breaker_view
 from .dashboard import dashboard_view
 from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
 from .pagination import LargeTablePaginator
+from .pauses import pause_view
 from .queries import FailedJobQuerySet
 
 RETRY_MESSAGE = "Retried by hand from the admin."
@@ -261,7 +262,7 @@ class JobAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/jobs_app/confirm_action.html", context)
 
-    # Extra pages: the dashboard, its breaker buttons and a job's "Retry now" button.
+    # Extra pages: the dashboard, its breaker and pause buttons and a job's "Retry now" button.
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -273,6 +274,11 @@ class JobAdmin(admin.ModelAdmin):
                 wrap(require_POST(self.breaker_view)),
                 name=f"{app}_{model}_breaker",
             ),
+            path(
+                "pauses/<str:kind>/<str:name>/<str:action>/",
+                wrap(require_POST(self.pause_view)),
+                name=f"{app}_{model}_pause",
+            ),
             path("<path:object_id>/retry/", wrap(require_POST(self.retry_view)), name=f"{app}_{model}_retry"),
             *super().get_urls(),
         ]
@@ -282,6 +288,9 @@ class JobAdmin(admin.ModelAdmin):
 
     def breaker_view(self, request: HttpRequest, name: str, action: str) -> HttpResponse:
         return breaker_view(self, request, name, action)
+
+    def pause_view(self, request: HttpRequest, kind: str, name: str, action: str) -> HttpResponse:
+        return pause_view(self, request, kind, name, action)
 
     def retry_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST only (CSRF-checked by `admin_view`): re-run one job, then back to its page."""

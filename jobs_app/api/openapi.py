@@ -99,6 +99,19 @@ _DETAIL = {
     "history": {"type": "array", "items": _ref("Attempt"), "description": "Attempts, oldest first."},
 }
 
+_PAUSED_LIST = {
+    "type": "array",
+    "description": "Paused queues and handlers (not a problem: an operator's choice).",
+    "items": _object(
+        {
+            "kind": {"type": "string", "enum": ["queue", "handler"]},
+            "name": {"type": "string"},
+            "since": _TIME,
+            "by": {"type": "string"},
+        }
+    ),
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": _object({"error": {"type": "string"}}),
     "JobSummary": _object(_SUMMARY),
@@ -154,6 +167,22 @@ SCHEMAS: dict[str, Any] = {
                 "additionalProperties": _ref("Breaker"),
                 "description": "Circuit breakers by name.",
             },
+            "handlers": {
+                "type": "object",
+                "additionalProperties": _object({"last_hour": _ref("Timing"), "last_day": _ref("Timing")}),
+                "description": "Per handler with attempts in the last day, from the attempt rows.",
+            },
+            "paused": _PAUSED_LIST,
+        }
+    ),
+    "Timing": _object(
+        {
+            "runs": _INTEGER,
+            "failed": {**_INTEGER, "description": "Failed or killed attempts."},
+            "failure_rate": {"type": "number", "minimum": 0, "maximum": 1},
+            "p50_seconds": {"type": "number", "nullable": True, "description": "Median duration, within 25 %."},
+            "p95_seconds": {"type": "number", "nullable": True, "description": "95th percentile, within 25 %."},
+            "per_minute": {"type": "number", "minimum": 0, "description": "Attempts per minute over the window."},
         }
     ),
     "Breaker": _object(
@@ -170,11 +199,22 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "QueueStats": _object({name: _INTEGER for name in QUEUE_STAT_NAMES}),
+    "Pause": _object(
+        {
+            "kind": {"type": "string", "enum": ["queue", "handler"]},
+            "name": {"type": "string"},
+            "paused": {"type": "boolean", "description": "Whether it is paused now."},
+            "changed": {"type": "boolean", "description": "False: it already was as asked."},
+            "since": {**_NULLABLE_TIME, "description": "While paused: since when."},
+            "by": {"type": "string", "nullable": True, "description": "While paused: who paused it."},
+        }
+    ),
     "Health": _object(
         {
             "status": {"type": "string", "enum": ["ok"]},
             "reasons": {"type": "array", "items": {"type": "string"}, "maxItems": 0},
             "checked_at": _TIME,
+            "paused": _PAUSED_LIST,
         }
     ),
     "Unhealthy": _object(
@@ -183,6 +223,7 @@ SCHEMAS: dict[str, Any] = {
             "error": {"type": "string"},
             "reasons": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "checked_at": _TIME,
+            "paused": _PAUSED_LIST,
         }
     ),
 }
@@ -197,6 +238,25 @@ def _get(summary: str, responses: dict[str, Any], parameters: list | None = None
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _pause_operation(kind: str, action: str) -> dict[str, Any]:
+    held = "wait, unrun and without spending attempts," if action == "pause" else "run again"
+    return {
+        "post": {
+            "summary": f"{action.capitalize()} a {kind} on every worker: its jobs {held} until resumed"
+            if action == "pause"
+            else f"{action.capitalize()} a {kind}: its held jobs run again within PAUSE_RECHECK seconds",
+            "description": "Needs the permission `jobs_app.retry_job`. Asking twice is no error (`changed` false).",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": _json(_ref("Pause"), "Done: whether it is paused now, and since when."),
+                "404": _error(f"No such {kind}."),
+                **_REDIS_DOWN,
+                **_AUTH_ERRORS,
+            },
+        }
+    }
 
 
 PATHS: dict[str, Any] = {
@@ -232,6 +292,23 @@ PATHS: dict[str, Any] = {
         "circuit breakers",
         {"200": _json(_ref("Metrics"), "The figures."), **_REDIS_DOWN},
     ),
+    "/metrics/prometheus": _get(
+        "Every figure in Prometheus's text exposition format (for a Prometheus scrape)",
+        {
+            "200": {
+                "description": "The text exposition format, version 0.0.4.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "501": _error("prometheus-client is not installed; the message says how to install it."),
+            **_REDIS_DOWN,
+        },
+        description="Open to anyone when `JOBS_APP['METRICS_PUBLIC']` is true.",
+    ),
+    **{
+        f"/{plural}/{{name}}/{action}": _pause_operation(kind, action)
+        for kind, plural in (("queue", "queues"), ("handler", "handlers"))
+        for action in ("pause", "resume")
+    },
     "/queues/{name}/stats": _get(
         "Counts of one queue's jobs",
         {"200": _json(_ref("QueueStats"), "The counts."), "404": _error("No such queue in settings.RQ_QUEUES.")},
@@ -276,8 +353,9 @@ PATHS: dict[str, Any] = {
 def openapi_document(base_path: str) -> dict[str, Any]:
     """The document, for the API mounted at `base_path` (for example `/api/jobs`)."""
     paths = PATHS
-    if app_settings.HEALTH_PUBLIC:
-        paths = {**PATHS, "/health": {"get": {**PATHS["/health"]["get"], "security": [{}]}}}
+    for path, setting in (("/health", "HEALTH_PUBLIC"), ("/metrics/prometheus", "METRICS_PUBLIC")):
+        if getattr(app_settings, setting):
+            paths = {**paths, path: {"get": {**PATHS[path]["get"], "security": [{}]}}}
     return {
         "openapi": "3.0.3",
         "info": {

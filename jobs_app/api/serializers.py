@@ -7,6 +7,7 @@ from typing import Any
 
 from ..breaker import BreakerState
 from ..models import Job, JobAttempt
+from ..stats import Timing
 
 # The fields of a job in the failed list, in order.
 SUMMARY_FIELDS = (
@@ -96,4 +97,15 @@ def breaker_state(breaker: BreakerState) -> dict[str, Any]:
         "failure_threshold": breaker.settings.failure_threshold,
         "recovery_timeout": breaker.settings.recovery_timeout,
         "success_threshold": breaker.settings.success_threshold,
+    }
+
+
+def handler_timing(timing: Timing) -> dict[str, Any]:
+    return {
+        "runs": timing.runs,
+        "failed": timing.failed,
+        "failure_rate": round(timing.failure_rate, 4),
+        "p50_seconds": None if timing.p50 is None else round(timing.p50, 4),
+        "p95_seconds": None if timing.p95 is None else round(timing.p95, 4),
+        "per_minute": round(timing.per_minute, 4),
     }

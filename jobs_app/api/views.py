@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db.models import F
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
-from .. import breaker, services, stats
+from .. import breaker, pauses, prometheus, services, stats
 from .. import health as health_checks
+from ..exceptions import NothingToPause
 from ..models import Job
+from ..registry import all_handlers
 from ..states import FAILED_OR_DEAD, RETRYABLE, State
 from . import params
 from .endpoint import endpoint
 from .errors import ApiError
 from .openapi import openapi_document
-from .serializers import breaker_state, iso, job_detail, job_summary
+from .serializers import breaker_state, handler_timing, iso, job_detail, job_summary
 
 RETRY_PERMISSION = "jobs_app.retry_job"
 FAILED_STATES = FAILED_OR_DEAD
@@ -109,8 +111,56 @@ def metrics(request: HttpRequest) -> JsonResponse:
             "workers": workers,
             "workers_alive": len({name for names in workers.values() for name in names}),
             "breakers": {state.name: breaker_state(state) for state in breaker.states()},
+            "handlers": {
+                handler: {window: handler_timing(timing) for window, timing in windows.items()}
+                for handler, windows in stats.handler_timings(now=now).items()
+            },
+            "paused": [pause.as_dict() for pause in pauses.paused()],
         }
     )
+
+
+@endpoint("GET", public_setting="METRICS_PUBLIC")
+def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    try:
+        body, content_type = prometheus.exposition()
+    except prometheus.PrometheusClientMissing as error:
+        raise ApiError(501, str(error)) from None
+    return HttpResponse(body, content_type=content_type)
+
+
+def _set_pause(request: HttpRequest, kind: str, name: str, *, paused: bool) -> JsonResponse:
+    by = request.user.get_username()
+    try:
+        change = pauses.pause if paused else pauses.resume
+        changed = change(kind, name, handlers=all_handlers(), by=by)
+    except NothingToPause as error:
+        raise ApiError(404, str(error)) from None
+    current = next((pause for pause in pauses.paused() if (pause.kind, pause.name) == (kind, name)), None)
+    return JsonResponse(
+        {
+            "kind": kind,
+            "name": name,
+            "paused": current is not None,
+            "changed": changed,
+            "since": iso(current.since) if current else None,
+            "by": current.by if current else None,
+        }
+    )
+
+
+def _pause_endpoint(kind: str, *, paused: bool):
+    @endpoint("POST", permission=RETRY_PERMISSION)
+    def view(request: HttpRequest, name: str) -> JsonResponse:
+        return _set_pause(request, kind, name, paused=paused)
+
+    return view
+
+
+pause_queue = _pause_endpoint(pauses.QUEUE, paused=True)
+resume_queue = _pause_endpoint(pauses.QUEUE, paused=False)
+pause_handler = _pause_endpoint(pauses.HANDLER, paused=True)
+resume_handler = _pause_endpoint(pauses.HANDLER, paused=False)
 
 
 @endpoint("GET")
@@ -124,12 +174,19 @@ def queue_stats(request: HttpRequest, name: str) -> JsonResponse:
 def health(request: HttpRequest) -> JsonResponse:
     reasons = health_checks.problems()
     checked_at = iso(timezone.now())
+    paused = health_checks.paused()
     if reasons:
         return JsonResponse(
-            {"status": "unhealthy", "error": "; ".join(reasons), "reasons": reasons, "checked_at": checked_at},
+            {
+                "status": "unhealthy",
+                "error": "; ".join(reasons),
+                "reasons": reasons,
+                "checked_at": checked_at,
+                "paused": paused,
+            },
             status=503,
         )
-    return JsonResponse({"status": "ok", "reasons": [], "checked_at": checked_at})
+    return JsonResponse({"status": "ok", "reasons": [], "checked_at": checked_at, "paused": paused})
 
 
 @endpoint("GET", permission=None)  # the document describes the API and holds no job data

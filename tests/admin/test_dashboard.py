@@ -69,3 +69,37 @@ def test_attempts_per_hour_counts_each_hour_and_fills_gaps_with_zeros():
     assert (series[-1].succeeded, series[-1].failed) == (1, 0)
     assert (series[-2].succeeded, series[-2].failed) == (0, 2)
     assert sum(hour.failed + hour.succeeded for hour in series[:-2]) == 0
+
+
+def test_each_handler_shows_its_runs_failure_rate_durations_and_throughput(operator_client):
+    job = JobFactory(handler="test.add", succeeded=True)
+    JobAttemptFactory.create_batch(3, job=job, outcome=JobAttempt.Outcome.SUCCEEDED, duration=timedelta(seconds=2))
+    JobAttemptFactory(job=job, duration=timedelta(seconds=2))
+
+    response = operator_client.get(URL)
+
+    [row] = [row for row in response.context["timings"] if row["handler"] == "test.add"]
+    hour, day = row["windows"]
+    assert (hour.runs, hour.failed, day.runs) == (4, 1, 4)
+    table = response.content.decode().split('id="handler-timings"')[1].split("</table>")[0]
+    assert "test.add" in table and "25 %" in table
+    # Registered handlers without attempts are listed too (so that they can be paused).
+    assert any(row["handler"] == "test.echo" and row["windows"] == [None, None] for row in response.context["timings"])
+
+
+def test_the_dashboard_makes_the_same_number_of_queries_with_more_jobs_and_attempts(operator_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert operator_client.get(URL).status_code == 200
+        return len(captured)
+
+    JobAttemptFactory(outcome=JobAttempt.Outcome.SUCCEEDED)
+    small = queries()
+    for handler in ("a", "b", "c"):
+        job = JobFactory(handler=handler, succeeded=True)
+        JobAttemptFactory.create_batch(20, job=job, outcome=JobAttempt.Outcome.SUCCEEDED)
+    assert queries() == small
+    assert small <= 12  # the lists' budget (tests/admin/test_scale.py)

@@ -67,7 +67,9 @@ def test_every_option_refuses_nan_infinities_huge_values_negatives_and_unstorabl
     parser = load_command_class("jobs_app", command).create_parser("manage.py", command)
     action = next(action for action in parser._actions if label(action) == option)
     positionals = [
-        "x" for other in parser._actions if not other.option_strings and other.nargs is None and other is not action
+        next(iter(other.choices)) if other.choices else "x"  # a valid value for a positional with choices
+        for other in parser._actions
+        if not other.option_strings and other.nargs is None and other is not action
     ]
     for value in bad_values(action):
         argument = f"{option}={value}" if action.option_strings else value

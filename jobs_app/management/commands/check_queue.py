@@ -7,14 +7,15 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from redis import RedisError
 
-from jobs_app import recurring, stats
+from jobs_app import health, recurring, stats
 
 
 class Command(BaseCommand):
     help = (
         "Show waiting, scheduled, running, succeeded, failed and dead jobs and the workers alive for each queue, "
         "and each recurring job's last success. Exits 1 when Redis cannot be reached, a queue has waiting jobs and "
-        "no worker alive, or a recurring job has not succeeded within its max_interval (usable as a probe)."
+        "no worker alive, or a recurring job has not succeeded within its max_interval (usable as a probe). "
+        "Lists paused queues and handlers."
     )
 
     def add_arguments(self, parser):
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         stranded = stats.queues_without_workers(counts, workers) if workers is not None else []
         schedules = recurring.statuses()
         stale = [status for status in schedules if status.stale]
+        paused = health.paused()
         if stranded:
             problems.append(
                 f"No worker alive for queue(s) with waiting jobs: {', '.join(stranded)}. "
@@ -49,6 +51,7 @@ class Command(BaseCommand):
                         "queues": overview,
                         "queues_without_workers": stranded,
                         "stale_recurring": [status.handler for status in stale],
+                        "paused": paused,
                         "redis_reachable": workers is not None,
                         "problems": problems,
                     }
@@ -63,6 +66,12 @@ class Command(BaseCommand):
             if schedules:
                 self.stdout.write("")
                 self.stdout.write(self.recurring_table(schedules))
+            if paused:
+                self.stdout.write("")
+                paused_rows = [
+                    (f"{item['kind']} {item['name']}", {"since": item["since"], "by": item["by"]}) for item in paused
+                ]
+                self.stdout.write(self.table(("paused", "since", "by"), paused_rows, align_right=False))
             if workers is None:
                 self.stdout.write("")
                 self.stdout.write(problems[0])
