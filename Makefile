@@ -13,7 +13,7 @@ $(INSTALLED): requirements.txt
 
 install: $(INSTALLED)
 
-# Migrate, make the demo superuser, then Redis, a worker, the web server, a demo job
+# Migrate, make the demo superuser, then Redis, the worker pool (jobs_worker), the web server, a demo job
 # producer, the sweeper and the cron scheduler from the Procfile (honcho). Ctrl-C stops them all.
 run: install
 	$(BIN)/python manage.py migrate --noinput

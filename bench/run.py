@@ -194,6 +194,79 @@ def run_jobs(n: int, *, forking: bool, failing: bool = False):
     return mine, bare
 
 
+POOL_PROCESSES = 4
+
+
+def attempts_span(n: int) -> float:
+    """jobs_app: seconds from the first attempt's start to the last attempt's end, from the JobAttempt rows."""
+    from django.db.models import Max, Min
+
+    from jobs_app.models import Job, JobAttempt
+    from jobs_app.states import State
+
+    done = Job.objects.filter(state=State.SUCCEEDED).count()
+    if done != n:
+        raise RuntimeError(f"the pool finished {done} of {n} jobs")
+    span = JobAttempt.objects.aggregate(start=Min("started_at"), end=Max("finished_at"))
+    return (span["end"] - span["start"]).total_seconds()
+
+
+def rq_span(queue, job_ids: list[str]) -> float:
+    """Bare RQ: seconds from the first start to the last end in RQ's job records (a retried job keeps its
+    retry's start, so the first start can only be read later than it was: in bare RQ's favour)."""
+    from rq.utils import utcparse
+
+    with queue.connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            pipeline.hmget(f"rq:job:{job_id}", "status", "started_at", "ended_at")
+        records = pipeline.execute()
+    unfinished = sum(1 for status, _started, _ended in records if status != b"finished")
+    if unfinished:
+        raise RuntimeError(f"bare RQ left {unfinished} of {len(job_ids)} jobs unfinished")
+    starts = [utcparse(started.decode()) for _status, started, _ended in records]
+    ends = [utcparse(ended.decode()) for _status, _started, ended in records]
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def multi_worker(n: int, *, bare_forking: bool):
+    """4 processes a side, `n` no-op jobs of which 30% fail once: jobs_app's pool (`manage.py jobs_worker`)
+    against 4 bare RQ forking workers (`rq worker`) or 4 bare SimpleWorkers."""
+    import rq
+    from rq import Queue, Retry
+
+    from bench import tasks
+    from jobs_app import transport
+    from jobs_app.pool import WorkerPool
+
+    def mine() -> tuple[float, float]:
+        tasks.fail_once_handler.enqueue_many([(i,) for i in range(n)])
+        pool = WorkerPool(["default"], connection=transport.connection("default"), num_workers=POOL_PROCESSES)
+        _seconds, rss = in_child(lambda: timed(lambda: pool.start(burst=True, logging_level=QUIET)))
+        return attempts_span(n), rss
+
+    def bare() -> float:
+        queue = bare_queue()
+        jobs = queue.enqueue_many([Queue.prepare_data(tasks.fail_once, (i,), retry=Retry(max=1)) for i in range(n)])
+        worker_class = rq.Worker if bare_forking else rq.SimpleWorker
+
+        def work() -> None:
+            worker_class([queue], connection=queue.connection, serializer=queue.serializer).work(
+                burst=True, logging_level=QUIET
+            )
+
+        from django.db import connections
+
+        connections.close_all()
+        processes = [get_context("fork").Process(target=work) for _ in range(POOL_PROCESSES)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        return rq_span(queue, [job.id for job in jobs])
+
+    return mine, bare
+
+
 def rerun_failed(n: int):
     from django.utils import timezone
     from rq.job import JobStatus
@@ -498,6 +571,10 @@ def print_scale_table(cases: list[ScaleCase]) -> None:
         )
 
 
+POOL_VS_FORKING = "pool x4 vs forking rq worker x4, 30% fail once"
+POOL_VS_SIMPLE = "pool x4 vs SimpleWorker x4, 30% fail once"
+MULTI_WORKER = "x4, 30% fail once"  # --only this: both multi-worker cases
+
 CASES = [
     # name, target (ratio floor), builder, n, quick n, at most this many runs per side (the slow ones fewer,
     # so that `make bench` stays within ten minutes)
@@ -507,7 +584,55 @@ CASES = [
     ("run no-op jobs, forking Worker", 0.9, lambda n: run_jobs(n, forking=True), 2000, 100, 1),
     ("jobs failing 3 attempts, 0 backoff", 0.8, lambda n: run_jobs(n, forking=False, failing=True), 1000, 100, 1),
     ("re-run failed jobs in bulk", 5.0, rerun_failed, 10_000, 1000, 3),
+    # jobs/s from the records: first attempt's start to last attempt's end. Also run on PostgreSQL.
+    (POOL_VS_FORKING, 6.0, lambda n: multi_worker(n, bare_forking=True), 2000, 100, 1),
+    (POOL_VS_SIMPLE, 0.9, lambda n: multi_worker(n, bare_forking=False), 2000, 200, 3),
 ]
+
+
+def _database_label(name: str) -> str:
+    """The multi-worker cases run on SQLite and on PostgreSQL: their names say which."""
+    from django.db import connection
+
+    return f", {connection.display_name}" if MULTI_WORKER in name else ""
+
+
+def on_postgres(quick: bool, repeats: int, only: str | None) -> tuple[list[Case], str | None]:
+    """The multi-worker cases again, on a throwaway PostgreSQL cluster, in a `bench.run` of their own.
+
+    Returns the cases, or none and the reason they were skipped.
+    """
+    import subprocess
+    import tempfile
+
+    from bench import postgres
+
+    only = only or MULTI_WORKER
+    if not any(only in name and MULTI_WORKER in name for name, *_rest in CASES):
+        return [], None
+    reason = postgres.skip_reason()
+    if reason:
+        print(f"PostgreSQL cases skipped: {reason}", flush=True)
+        return [], reason
+    with postgres.cluster() as url, tempfile.TemporaryDirectory() as directory:
+        results = Path(directory) / "results.json"
+        command = [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--only",
+            only,
+            "--repeats",
+            str(repeats),
+            "--results",
+            str(results),
+        ]
+        subprocess.run([*command, *(["--quick"] if quick else [])], cwd=ROOT, check=True,
+                       env={**os.environ, "DATABASE_URL": url})  # fmt: skip
+        fields = set(Case.__dataclass_fields__)
+        cases = [Case(**{key: value for key, value in case.items() if key in fields})
+                 for case in json.loads(results.read_text())["cases"]]  # fmt: skip
+    return cases, None
 
 
 def measure(quick: bool, repeats: int, only: str | None) -> list[Case]:
@@ -515,7 +640,7 @@ def measure(quick: bool, repeats: int, only: str | None) -> list[Case]:
     selected = [entry for entry in CASES if not only or only in entry[0]]
     for index, (name, floor, builder, n, quick_n, most_runs) in enumerate(selected, start=1):
         n = quick_n if quick else n
-        case = Case(name=f"{name} ({n:,})", target=f"≥ {floor:g}")
+        case = Case(name=f"{name} ({n:,}{_database_label(name)})", target=f"≥ {floor:g}")
         mine, bare = builder(n)
         runs = min(repeats, most_runs)
         for run in range(1, runs + 1):
@@ -539,15 +664,15 @@ def measure(quick: bool, repeats: int, only: str | None) -> list[Case]:
 def print_table(cases: list[Case]) -> None:
     if not cases:
         return
-    header = (
-        f"{'case':<46} {'jobs_app/s':>11} {'bare RQ/s':>11} {'ratio':>7} {'target':>7} {'result':>6} {'peak RSS':>9}"
-    )
+    width = max(46, *(len(case.name) for case in cases))
+    header = f"{'case':<{width}} {'jobs_app/s':>11} {'bare RQ/s':>11} {'ratio':>7} {'target':>7} {'result':>6}"
+    header += f" {'peak RSS':>9}"
     print("\n" + header + "\n" + "-" * len(header))
     for case in cases:
         mine, bare = case.median("jobs_app"), case.median("bare")
         rss = f"{max(case.rss_mb):.0f} MB" if case.rss_mb else ""
         print(
-            f"{case.name:<46} {mine or 0:>11,.0f} {bare or 0:>11,.0f} {case.ratio or 0:>7.2f} {case.target:>7} "
+            f"{case.name:<{width}} {mine or 0:>11,.0f} {bare or 0:>11,.0f} {case.ratio or 0:>7.2f} {case.target:>7} "
             f"{'pass' if case.passed else 'FAIL':>6} {rss:>9}"
         )
 
@@ -557,7 +682,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small numbers, to prove the benchmark runs (CI)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per side and case (default 3, quick 1)")
     parser.add_argument("--only", help="run the cases whose name contains this text")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the JSON results")
     options = parser.parse_args()
+    given_database = bool(os.environ.get("DATABASE_URL"))
     repeats = options.repeats or (1 if options.quick else 3)
     server = setup_environment(options.quick)
     try:
@@ -566,14 +693,19 @@ def main() -> int:
         started = time.perf_counter()
         cases = measure(options.quick, repeats, options.only)
         scale_cases = measure_scale(options.quick, repeats, options.only)
+        postgres_skipped = None
+        if not given_database:  # the default run (SQLite) also runs the multi-worker cases on PostgreSQL
+            postgres_cases, postgres_skipped = on_postgres(options.quick, repeats, options.only)
+            cases += postgres_cases
         print_table(cases)
         print_scale_table(scale_cases)
-        RESULTS.write_text(
+        options.results.write_text(
             json.dumps(
                 {
                     "quick": options.quick,
                     "repeats": repeats,
                     "database": connection.vendor,
+                    "postgres_skipped": postgres_skipped,
                     "machine": {
                         "cpus": os.cpu_count(),
                         "python": platform.python_version(),
@@ -586,7 +718,7 @@ def main() -> int:
                 indent=2,
             )
         )
-        print(f"\nWritten to {RESULTS.relative_to(ROOT)} ({time.perf_counter() - started:.0f}s)")
+        print(f"\nWritten to {options.results} ({time.perf_counter() - started:.0f}s)")
     finally:
         server.stop()
     # A missed target is a finding, reported in the table; the run itself succeeded.

@@ -73,8 +73,13 @@ def test_a_killed_worker_s_job_is_recovered_by_the_sweeper_and_run_again(process
     assert_consistent()
 
 
-def test_sigterm_lets_the_running_job_finish_and_be_recorded_then_the_worker_exits_cleanly(processes, tmp_path):
-    worker = processes.worker("faults-term")
+@pytest.mark.parametrize(
+    "start",
+    [lambda processes: processes.worker("faults-term"), lambda processes: processes.pool("faults-term")],
+    ids=["forking worker", "pool"],
+)
+def test_sigterm_lets_the_running_job_finish_and_be_recorded_then_the_worker_exits_cleanly(processes, tmp_path, start):
+    worker = start(processes)
     job = fault_handlers.hold.enqueue(str(tmp_path))
     started(tmp_path)
 
@@ -87,4 +92,5 @@ def test_sigterm_lets_the_running_job_finish_and_be_recorded_then_the_worker_exi
     job.refresh_from_db()
     assert (job.state, job.attempts, job.result) == (Job.State.SUCCEEDED, 1, 1)
     assert outcomes(job) == [JobAttempt.Outcome.SUCCEEDED]
+    assert current_jobs() == {}  # every worker unregistered itself
     assert_consistent()

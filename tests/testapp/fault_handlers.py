@@ -1,6 +1,7 @@
 """Handlers for the fault-injection suite (tests/faults/): they tell the test when they run, and fail on cue."""
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -47,3 +48,14 @@ def flaky(context, fail_first):
     if overall <= fail_first:
         raise TransientError(f"attempt {overall} of {fail_first} failing ones")
     return overall
+
+
+@job_handler("faults.stuck", attempts=3, backoff=Backoff.fixed(0), takes_context=True, timeout=1)
+def stuck(context, directory):
+    """On its first attempt, ignores its 1 s time limit as code stuck in C would (SIGALRM blocked) for
+    up to 60 s; writes `<dir>/started-<attempt>` (its pid) first. Later attempts return at once."""
+    _mark(directory, f"started-{context.attempt}")
+    if context.attempt == 1:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(60)
+    return context.attempt
