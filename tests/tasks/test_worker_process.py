@@ -15,10 +15,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.subprocess]
 VICTIM = "test-task-victim"
 
 
-def test_a_worker_process_imports_tasks_py_and_runs_tasks(processes):
+@pytest.mark.parametrize(
+    "command",
+    [("rqworker", "default", "email", "--burst"), ("jobs_worker", "default", "email", "--num-workers", "1", "--burst")],
+    ids=["rqworker", "jobs_worker pool"],
+)
+def test_a_worker_process_imports_tasks_py_and_runs_tasks(processes, command):
     added = tasks.add.enqueue(2, 3)
     echoed = tasks.echo.enqueue("hi")
-    processes.worker("burst", "default", "email", burst=True)
+    processes.manage("burst", *command)
     assert processes.wait("burst", timeout=120) == 0, processes.log("burst")
     added.refresh(), echoed.refresh()
     assert (added.status, added.return_value) == (TaskResultStatus.SUCCESSFUL, 5)
