@@ -6,6 +6,7 @@ them writes a `Job` row by itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -16,14 +17,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Field, QuerySet
+from django.db.models import Case, DateTimeField, F, Field, QuerySet, Value, When
 from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
 from uuid6 import uuid7
 
-from . import metrics, transport
+from . import groups, metrics, transport
 from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet
 from .payload import encode_arguments, safe_text
@@ -39,6 +40,8 @@ logger = logging.getLogger("jobs_app")
 ResultT = TypeVar("ResultT", bound="BulkResult")
 
 RERUN_BATCH_SIZE = 5000
+# A spread re-run sets each row's time with a CASE of this many branches per UPDATE.
+SPREAD_BATCH_SIZE = 500
 BULK_BATCH_SIZE = 1000
 _MAX_MESSAGE_LENGTH = 10_000
 _MAX_TRACEBACK_LENGTH = 50_000
@@ -375,6 +378,8 @@ def end_attempt(
         "error_message": safe_text(error)[:_MAX_MESSAGE_LENGTH],
         "traceback": safe_text(traceback)[-_MAX_TRACEBACK_LENGTH:],
     }
+    cause = groups.fingerprint_of(job, error, error_fields)
+    error_fields["fingerprint"] = cause.value
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
     else:
@@ -387,6 +392,7 @@ def end_attempt(
         outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
+        then=lambda: groups.note_failure(cause, job_id=job.pk, error_fields=error_fields, at=now),
     )
     if not recorded:
         return None
@@ -405,14 +411,16 @@ def _finish_attempt(
     outcome: str,
     changes: dict[str, Any],
     attempt_fields: dict[str, str] | None = None,
+    then: Callable[[], None] | None = None,
 ) -> bool:
     """Move the row with `changes` and record its `JobAttempt`, only while it is still this running attempt.
 
     Raw SQL, built once per shape of `changes`: on PostgreSQL one statement (an UPDATE ...
-    RETURNING feeding the INSERT), on other databases the UPDATE and the INSERT in one transaction.
+    RETURNING feeding the INSERT), on other databases the UPDATE and the INSERT in one transaction;
+    `then` (the failure group's count) runs in the same transaction once the attempt is recorded.
     """
-    error_fields = {"error_type": "", "error_message": "", "traceback": "", **(attempt_fields or {})}
     attempt = {
+        **_attempt_defaults(),
         "cycle": job.cycle,
         "number": job.attempts,
         "started_at": started_at,
@@ -420,23 +428,27 @@ def _finish_attempt(
         "duration": finished_at - started_at,
         "outcome": outcome,
         "worker_name": job.worker_name,
-        **error_fields,
+        **(attempt_fields or {}),
     }
     update_sql, insert_sql, combined_sql = _finish_sql(connection.vendor, tuple(changes), tuple(attempt))
     set_params = [_prep(Job, name, value) for name, value in changes.items()]
     # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
     where_params = [_prep(Job, "id", job.pk), State.RUNNING, job.cycle, job.attempts]
     attempt_params = [_prep(JobAttempt, name, value) for name, value in attempt.items()]
-    with connection.cursor() as cursor:
-        if combined_sql is not None:
-            cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
-            recorded = cursor.rowcount == 1
-        else:
-            with transaction.atomic(savepoint=False):
+    # One statement needs no transaction of its own; two statements, or a `then`, do.
+    one_statement = combined_sql is not None and then is None
+    with contextlib.nullcontext() if one_statement else transaction.atomic():
+        with connection.cursor() as cursor:
+            if combined_sql is not None:
+                cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
+                recorded = cursor.rowcount == 1
+            else:
                 cursor.execute(update_sql, [*set_params, *where_params])
                 recorded = cursor.rowcount == 1
                 if recorded:
                     cursor.execute(insert_sql, [_prep(Job, "id", job.pk), *attempt_params])
+        if recorded and then is not None:
+            then()  # in the same transaction: a recorded failure is always counted in its group
     if not recorded:
         logger.warning(
             "Not recorded: %s is no longer this running attempt", job.label, extra=job_extra(job, outcome="stale")
@@ -446,6 +458,14 @@ def _finish_attempt(
         setattr(job, field, value)
     metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
     return True
+
+
+@functools.cache
+def _attempt_defaults() -> dict[str, Any]:
+    """Every `JobAttempt` column but its id and job, with its default: the raw INSERT names them all."""
+    return {
+        field.name: field.get_default() for field in JobAttempt._meta.concrete_fields if field.name not in ("id", "job")
+    }
 
 
 def _field(model: type[Job] | type[JobAttempt], name: str) -> Field:
@@ -476,6 +496,17 @@ def _finish_sql(vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...])
             f"INSERT INTO {attempt_table} ({columns}) SELECT moved.{quote('id')}, {placeholders} FROM moved"
         )
     return update, insert, combined
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spread:
+    """Re-runs spread over time: the i-th job re-run is scheduled for `start + i / rate` seconds."""
+
+    start: datetime
+    rate: float
+
+    def at(self, index: int) -> datetime:
+        return self.start + timedelta(seconds=index / self.rate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -524,13 +555,21 @@ class CancelResult(BulkResult):
         return len(self.changed)
 
 
-def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
+def rerun(
+    jobs: Job | JobQuerySet,
+    *,
+    auto_retry: bool = False,
+    batch_size: int = RERUN_BATCH_SIZE,
+    spread: Spread | None = None,
+) -> RerunResult:
     """Run failed, dead or cancelled jobs again: original arguments and options, attempts reset, a new cycle.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
     one UPDATE and one Redis pipeline per batch. Jobs in other states, or locked by a
     concurrent re-run, are skipped. `auto_retry=True` (the sweeper) also counts the re-run
-    in `auto_retries`.
+    in `auto_retries`. With `spread`, the jobs become `scheduled`, in primary-key order,
+    `1 / spread.rate` seconds apart (a failure group retried at a rate): the i-th job
+    re-run runs at `spread.at(i)`.
     """
     changes: dict[str, Any] = {
         "state": State.QUEUED,
@@ -549,8 +588,17 @@ def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int 
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
+    if spread is not None:
+        changes["state"] = State.SCHEDULED
+        batch_size = min(batch_size, SPREAD_BATCH_SIZE)
     return _change_in_batches(
-        RerunResult, jobs, states=RETRYABLE, changes=changes, then=_push_rerun_on_commit, batch_size=batch_size
+        RerunResult,
+        jobs,
+        states=RETRYABLE,
+        changes=changes,
+        then=_push_rerun_on_commit,
+        batch_size=batch_size,
+        spread=spread,
     )
 
 
@@ -581,6 +629,7 @@ def _change_in_batches(
     changes: dict[str, Any],
     then: Callable[[Sequence[transport.Dispatch]], None],
     batch_size: int,
+    spread: Spread | None = None,
 ) -> ResultT:
     """Apply `changes` to those of `jobs` in `states`, a batch at a time, and say which changed.
 
@@ -594,7 +643,14 @@ def _change_in_batches(
     changed: list[JobRef] = []
     for rows in batches(eligible, DISPATCH_FIELDS, batch_size, lock=True):
         pks = [row[0] for row in rows]
-        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**changes)
+        batch_changes = changes
+        if spread is not None:
+            # The i-th job changed runs at spread.at(i): one CASE per batch, and the dispatches say so.
+            run_at = {pk: spread.at(len(changed) + index) for index, pk in enumerate(pks)}
+            times = [When(pk=pk, then=Value(at)) for pk, at in run_at.items()]
+            batch_changes = {**changes, "scheduled_for": Case(*times, output_field=DateTimeField())}
+            rows = [(*row[:-2], State.SCHEDULED, run_at[row[0]]) for row in rows]
+        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**batch_changes)
         if updated != len(rows):
             # Only where the database let a row change between the read and the write: ask which moved.
             moved = set(Job.objects.filter(pk__in=pks).exclude(state__in=states).values_list("pk", flat=True))
