@@ -19,6 +19,7 @@ from rq import worker_registration
 from rq.serializers import JSONSerializer
 
 from . import (
+    lean,
     runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
     transport,
 )
@@ -205,5 +206,8 @@ class Worker(_JobsAppWorkerMixin, rq.Worker):
     """The forking worker (one work horse per job): for handlers that need a process of their own per job."""
 
 
-class SimpleWorker(_JobsAppWorkerMixin, rq.SimpleWorker):
-    """Runs jobs in the worker process itself; the production pool (jobs_app.pool) runs N of them."""
+class SimpleWorker(lean.LeanWorkerMixin, _JobsAppWorkerMixin, rq.SimpleWorker):
+    """Runs jobs in the worker process itself; the production pool (jobs_app.pool) runs N of them.
+
+    jobs_app's own jobs take the lean path of `jobs_app.lean` (RQ's bookkeeping in fewer round trips).
+    """
