@@ -242,4 +242,3 @@ class LeanWorkerMixin(_RQWorker):
             pipeline.execute()
         self._idle_saved = True
         logger.debug("Worker %s: job %s %s in %ss", self.name, job.id, "retried" if retry else "done", worked)
-
