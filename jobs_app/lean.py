@@ -239,6 +239,9 @@ class LeanWorkerMixin(_RQWorker):
                 pipeline.delete(job.key)
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
             self.heartbeat(pipeline=pipeline)
+            # Busy until this is through, as on RQ's path: a Redis outage here is waited out with the job in hand.
+            self._state = WorkerStatus.BUSY
             pipeline.execute()
+            self._state = WorkerStatus.IDLE
         self._idle_saved = True
         logger.debug("Worker %s: job %s %s in %ss", self.name, job.id, "retried" if retry else "done", worked)
