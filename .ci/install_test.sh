@@ -133,7 +133,7 @@ step "enqueue a succeeding and a failing job, run a burst worker"
 from shop.handlers import add, boom
 ok, bad = add.enqueue(2, 3), boom.enqueue(42)
 print(ok.pk, bad.pk, file=open("jobs.txt", "w"))'
-"$bin/python" manage.py rqworker default --burst
+"$bin/python" manage.py jobs_worker default --burst --num-workers 1
 "$bin/python" manage.py shell -c '
 from jobs_app.models import Job
 ok_id, bad_id = open("jobs.txt").read().split()
@@ -148,7 +148,7 @@ step "the sweeper once: the failed job is re-run"
 from jobs_app.models import Job
 bad = Job.objects.get(pk=open("jobs.txt").read().split()[1])
 assert bad.state == "queued" and bad.cycle == 2 and bad.auto_retries == 1, (bad.state, bad.cycle, bad.auto_retries)'
-"$bin/python" manage.py rqworker default --burst
+"$bin/python" manage.py jobs_worker default --burst --num-workers 1
 "$bin/python" manage.py shell -c '
 from jobs_app.models import Job
 bad = Job.objects.get(pk=open("jobs.txt").read().split()[1])

@@ -255,7 +255,7 @@ class WorkerPool(RQWorkerPool):
 
     def _start_scheduler(self, burst: bool) -> None:
         queues = worker.expand_priority_queues(self._queue_names, self.connection, worker.Job)
-        scheduler = RQScheduler(
+        scheduler = worker.Scheduler(  # screens what falls due, waits through Redis outages
             queues, connection=self.connection, serializer=JSONSerializer, logging_level=self._logging_level
         )
         connections.close_all()  # the scheduler's process is forked from this one

@@ -11,7 +11,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from django.core.exceptions import ImproperlyConfigured
 from redis import Redis, RedisError
@@ -54,8 +56,9 @@ class RedisServer:
     owner is done with it.
     """
 
-    def __init__(self, port: int | None = None, data_dir: str | Path | None = None) -> None:
+    def __init__(self, port: int | None = None, data_dir: str | Path | None = None, extra: Sequence[str] = ()) -> None:
         self.port = port or free_port()
+        self.extra = list(extra)  # more redis-server options, e.g. ("--replicaof", "127.0.0.1", "6379")
         self.persistent = data_dir is not None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if not data_dir:
@@ -79,6 +82,7 @@ class RedisServer:
             "--appendonly", "no",
             "--daemonize", "no",
             "--loglevel", "warning",
+            *self.extra,
         ]  # fmt: skip
 
     def start(self, timeout: float = 10) -> RedisServer:
@@ -113,6 +117,122 @@ class RedisServer:
             self._tmp = None
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class SentinelServer(RedisServer):
+    """A Redis Sentinel (the same redis-server binary, `--sentinel`) watching one primary as `master_name`.
+
+    `down_after_ms` is how long the primary must be silent before it is declared down; small
+    in tests, so a failover takes a few seconds.
+    """
+
+    def __init__(
+        self, primary_port: int, master_name: str = "jobs", quorum: int = 2, down_after_ms: int = 1000
+    ) -> None:
+        super().__init__()
+        self.primary_port = primary_port
+        self.master_name = master_name
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+
+    def command(self) -> list[str]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "sentinel.conf"  # a sentinel rewrites its config file: one of its own
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.data_dir}\nloglevel warning\n"
+            f"sentinel monitor {self.master_name} 127.0.0.1 {self.primary_port} {self.quorum}\n"
+            f"sentinel down-after-milliseconds {self.master_name} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.master_name} {max(3 * self.down_after_ms, 3000)}\n"
+            f"sentinel parallel-syncs {self.master_name} 1\n"
+        )
+        return [redis_server_executable(), str(config), "--sentinel"]
+
+
+class SentinelCluster:
+    """What production runs for Redis high availability, on loopback: a primary, one replica of it,
+    and three sentinels watching them as `master_name` (quorum 2).
+
+    `settings(...)` gives the RQ_QUEUES entry for it; `kill_primary()` is the fault to fail over from.
+    """
+
+    def __init__(self, master_name: str = "jobs", down_after_ms: int = 1000) -> None:
+        self.master_name = master_name
+        self.primary = RedisServer()
+        self.replica = RedisServer(extra=("--replicaof", "127.0.0.1", str(self.primary.port)))
+        self.sentinels = [SentinelServer(self.primary.port, master_name, down_after_ms=down_after_ms) for _ in range(3)]
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", sentinel.port) for sentinel in self.sentinels]
+
+    def queue_settings(self, **more) -> dict:
+        """An RQ_QUEUES entry (django-rq's SENTINELS form) for this cluster."""
+        return {"SENTINELS": self.addresses, "MASTER_NAME": self.master_name, "DB": 0, **more}
+
+    def start(self, timeout: float = 30) -> SentinelCluster:
+        self.primary.start()
+        self.replica.start()
+        for sentinel in self.sentinels:
+            sentinel.start()
+        self._wait(self._ready, timeout, "the replica to sync and the sentinels to find each other")
+        return self
+
+    def _ready(self) -> bool:
+        if Redis(port=self.replica.port).info("replication").get("master_link_status") != "up":
+            return False
+        for sentinel in self.sentinels:
+            client = Redis(port=sentinel.port)
+            peers = cast(list, client.sentinel_sentinels(self.master_name))
+            if len(peers) < 2 or not client.sentinel_slaves(self.master_name):
+                return False
+        return True
+
+    def master_port(self) -> int:
+        """The port of the primary, as the first sentinel that answers sees it."""
+        for sentinel in self.sentinels:
+            try:
+                address = cast(tuple, Redis(port=sentinel.port).sentinel_get_master_addr_by_name(self.master_name))
+                return int(address[1])
+            except (RedisError, TypeError):
+                continue
+        raise RuntimeError("no sentinel answers")
+
+    def kill_primary(self) -> None:
+        """SIGKILL the primary, as a lost host; the sentinels promote the replica."""
+        assert self.primary.process is not None, "the primary is not running"
+        self.primary.process.kill()
+        self.primary.process.wait()
+        self.primary.stop()
+
+    def wait_for_failover(self, timeout: float = 60) -> int:
+        """Wait until the sentinels name the replica the primary; its port."""
+        self._wait(lambda: self.master_port() == self.replica.port, timeout, "the sentinels to fail over")
+        self._wait(lambda: Redis(port=self.replica.port).info("replication").get("role") == "master", timeout,
+                   "the replica to become the primary")  # fmt: skip
+        return self.replica.port
+
+    @staticmethod
+    def _wait(condition, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if condition():
+                    return
+            except RedisError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Timed out waiting for {what}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.replica, self.primary]:
+            server.stop()
+
+    def __enter__(self) -> SentinelCluster:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

@@ -8,7 +8,9 @@ that order.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +21,15 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.utils import timezone
 from django_rq.connection_utils import filter_connection_params, get_redis_connection
-from redis import Redis
+from redis import ConnectionPool, Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock as RedisLock
+from redis.retry import Retry
+from redis.sentinel import SentinelConnectionPool
 from rq import Queue, Worker
+from rq.connections import get_connection_kwargs
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
@@ -30,6 +38,7 @@ from .exceptions import UnknownQueue
 from .states import Priority
 
 T = TypeVar("T")
+logger = logging.getLogger("jobs_app")
 
 ENTRY_POINT = "jobs_app.runner.execute"
 PIPELINE_BATCH = 1000
@@ -77,6 +86,75 @@ def connection(queue: str) -> Redis:
     if key not in _connections:
         _connections[key] = get_redis_connection(params)
     return _connections[key]
+
+
+class OutageRetry(Retry):
+    """A redis-py retry policy that waits through a Redis outage instead of raising.
+
+    Every command and pipeline on a connection with this policy retries, with backoff up
+    to `cap` seconds between tries, for as long as Redis refuses connections or times out,
+    and then carries on where it was. `should_stop()` true (a worker asked to shut down)
+    ends the wait: the error is raised as usual. It logs once when the wait begins and once
+    when Redis answers again.
+    """
+
+    def __init__(
+        self, label: str | Callable[[], str], should_stop: Callable[[], bool] = lambda: False, *, cap: float = 5.0
+    ) -> None:
+        super().__init__(ExponentialBackoff(cap=cap, base=0.25), -1, (RedisConnectionError, RedisTimeoutError))
+        self.label = label
+        self.should_stop = should_stop
+        self.cap = cap
+
+    def describe(self) -> str:
+        return self.label() if callable(self.label) else self.label
+
+    def __deepcopy__(self, memo: dict) -> OutageRetry:
+        # redis-py deep-copies the policy into each connection; `should_stop` is shared, not copied.
+        copy = OutageRetry(self.label, self.should_stop, cap=self.cap)
+        copy.update_supported_errors(self._supported_errors)
+        return copy
+
+    def call_with_retry(self, do: Callable[[], T], fail: Callable, *args, **kwargs) -> T:
+        started: float | None = None
+
+        def failed(error: Exception, *more) -> None:
+            nonlocal started
+            fail(error, *more)
+            if self.should_stop():
+                raise error
+            if started is None:
+                started = time.monotonic()
+                logger.warning("%s: Redis cannot be reached (%s); waiting for it", self.describe(), error)
+
+        result = super().call_with_retry(do, failed, *args, **kwargs)
+        if started is not None:
+            logger.warning("%s: Redis is back after %.1f s; carrying on", self.describe(), time.monotonic() - started)
+        return result
+
+
+def waiting_connection(connection: Redis, retry: Retry) -> Redis:
+    """A new client of `connection`'s Redis (a Sentinel-managed one included) whose commands use `retry`.
+
+    A client of its own, so the caller's connection (shared with enqueue-side code that must fail
+    fast and fall back) keeps its policy.
+    """
+    pool = connection.connection_pool
+    kwargs = {**get_connection_kwargs(connection), "retry": retry}
+    clone: ConnectionPool
+    if isinstance(pool, SentinelConnectionPool):
+        del kwargs["connection_pool"]  # the new pool refers its connections to itself
+        clone = SentinelConnectionPool(
+            pool.service_name,
+            pool.sentinel_manager,
+            is_master=pool.is_master,
+            check_connection=pool.check_connection,
+            connection_class=pool.connection_class,
+            **kwargs,
+        )
+    else:  # a plain pool; one RQ rebuilt from a Sentinel pool's settings keeps its `connection_pool` reference
+        clone = ConnectionPool(connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs)
+    return type(connection)(connection_pool=clone)
 
 
 def handler_timeout(queue: str, timeout: float | None) -> int:

@@ -5,18 +5,41 @@
   `os.system` or any other callable.
 - The worker decodes JSON only, whatever `--serializer` says, and drains each
   logical queue's high-priority RQ queue before its normal and low ones.
+- Nothing read from Redis can stop a worker: an RQ job that is forbidden or malformed
+  is refused when it is loaded, wherever RQ loads it (the queue, the registries'
+  cleanup, dependents, the scheduler), moved aside to `jobs_app:quarantine:<id>` and
+  logged once; RQ then goes on as for a job that is gone.
+- A worker waits through a Redis outage in every state (idle, running a job, recording
+  it) and carries on where it was: its connection retries until Redis answers again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import rq
+from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from rq import worker_registration
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
+from rq.exceptions import NoSuchJobError, StopRequested
+from rq.group import Group
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    StartedJobRegistry,
+    clean_registries,
+)
+from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
+from rq.utils import as_text, now
+from rq.worker import WorkerStatus
 
 from . import (
     lean,
@@ -31,23 +54,89 @@ from .states import Priority
 logger = logging.getLogger("jobs_app")
 
 
+QUARANTINE_PREFIX = "jobs_app:quarantine:"
+QUARANTINE_TTL = 7 * 24 * 3600
+_SCREEN_BATCH = 500
+
+
 def allowed_functions() -> frozenset[str]:
     return frozenset({transport.ENTRY_POINT, *app_settings.ALLOWED_RQ_FUNCTIONS})
 
 
+def _refusal(name: str, what: str) -> str:
+    return (f"names {what} {name!r}, which jobs_app workers do not run "
+            '(allow it in JOBS_APP["ALLOWED_RQ_FUNCTIONS"] if it is yours)')  # fmt: skip
+
+
 class Job(rq.job.Job):
-    """An RQ job that refuses to import any callable outside the allow-list."""
+    """An RQ job that refuses to import any callable outside the allow-list.
+
+    Loading one (`fetch`, `fetch_many`, `refresh`) checks it first: a job that names a
+    callable or callback outside the allow-list, or whose hash RQ cannot read (data that
+    is not JSON of the right shape, a bad date, status or number), is quarantined and
+    reported as gone (`NoSuchJobError`), which every RQ code path that loads jobs
+    already takes in its stride.
+    """
+
+    def restore(self, raw_data: Any) -> None:
+        try:
+            super().restore(raw_data)
+            self._check_loaded()
+        except Exception as error:  # whatever a planted or damaged hash makes RQ raise
+            self._quarantine(error)
+            raise NoSuchJobError(f"RQ job {self.id} was refused and quarantined: {error}") from error
+
+    def _check_loaded(self) -> None:
+        self._deserialize_data()
+        if not isinstance(self._func_name, str) or self._instance is not None:
+            raise ForbiddenJobFunction("its data names no plain function")
+        if not isinstance(self._args, list) or not isinstance(self._kwargs, dict):
+            raise ValueError("its arguments are not a list and a mapping")
+        for name, what in (
+            (self._func_name, "function"),
+            (self._success_callback_name, "success callback"),
+            (self._failure_callback_name, "failure callback"),
+            (self._stopped_callback_name, "stopped callback"),
+        ):
+            if name is not None and name not in allowed_functions():
+                raise ForbiddenJobFunction(_refusal(name, what))
+
+    def _quarantine(self, error: Exception) -> None:
+        """Move this job's hash to `jobs_app:quarantine:<id>` (kept a week, for a look), and log it once."""
+        reason = f"{type(error).__name__}: {error}" if not isinstance(error, ForbiddenJobFunction) else str(error)
+        target = f"{QUARANTINE_PREFIX}{self.id}"
+        with self.connection.pipeline() as pipeline:
+            pipeline.rename(self.key, target)
+            pipeline.hset(target, mapping={"jobs_app_refused": reason[:1000], "jobs_app_refused_at": now().isoformat()})
+            pipeline.expire(target, QUARANTINE_TTL)
+            pipeline.execute(raise_on_error=False)  # a hash already gone is no error
+        logger.error("Refused: RQ job %s %s; quarantined as %s for %d days, no worker will load it",
+                     self.id, reason, target, QUARANTINE_TTL // 86400,
+                     extra=job_id_extra(self.id, outcome="refused"))  # fmt: skip
+
+    @classmethod
+    def fetch_many(cls, job_ids: Iterable[str], connection: Redis, serializer: Any = None) -> list[rq.job.Job | None]:
+        """RQ's `fetch_many`, with `None` for a job refused on loading as for one that is gone."""
+        ids = [rq.job.parse_job_id(job_id) for job_id in job_ids]
+        with connection.pipeline() as pipeline:
+            for job_id in ids:
+                pipeline.hgetall(cls.key_for(job_id))
+            found = pipeline.execute()
+        jobs: list[rq.job.Job | None] = []
+        for job_id, raw in zip(ids, found, strict=True):
+            job = cls(job_id, connection=connection, serializer=serializer) if raw else None
+            try:
+                if job is not None:
+                    job.restore(raw)
+            except NoSuchJobError:
+                job = None
+            jobs.append(job)
+        return jobs
 
     def _check_allowed(self, name: str | None, what: str) -> None:
         if name is not None and name not in allowed_functions():
-            logger.error(
-                "Refused: RQ job %s names %s %r, which jobs_app workers do not run "
-                '(allow it in JOBS_APP["ALLOWED_RQ_FUNCTIONS"] if it is yours)',
-                self.id,
-                what,
-                name,
-                extra=job_id_extra(self.id, outcome="refused"),
-            )
+            logger.error("Refused: RQ job %s %s", self.id, _refusal(name, what),
+                         extra=job_id_extra(self.id, outcome="refused"))  # fmt: skip
             raise ForbiddenJobFunction(f"RQ job {self.id}: {what} {name!r} is not allowed")
 
     @property
@@ -111,10 +200,38 @@ class _JobsAppWorkerMixin(_RQWorker):
         job_class = kwargs.get("job_class")
         if not (isinstance(job_class, type) and issubclass(job_class, Job)):
             job_class = Job
+        if connection is not None:
+            # A client of its own that waits through Redis outages (the one given may be shared with
+            # code that must fail fast); a shutdown request ends the wait.
+            retry = transport.OutageRetry(lambda: f"Worker {getattr(self, 'name', '')}", self._may_stop_waiting)
+            connection = transport.waiting_connection(connection, retry)
         kwargs.update(connection=connection, job_class=job_class, serializer=JSONSerializer, queue_class=rq.Queue)
         super().__init__(expand_priority_queues(queues, connection, job_class), *args, **kwargs)
 
     _jobs_app_current_job: str | None = None
+
+    _jobs_app_dequeuing = False
+
+    def _may_stop_waiting(self) -> bool:
+        """Whether a command gives up waiting for Redis and raises instead.
+
+        While waiting for a job, RQ's own loop waits better: it backs off, beats and registers
+        again between tries (a blocking pop retried in place would hold until its timeout).
+        Otherwise it gives up when a shutdown was asked for and no job is in hand; with a job in
+        hand the wait goes on, so the job is recorded (a warm shutdown's promise), and a second
+        signal, the cold shutdown, ends it anyway.
+        """
+        if self._jobs_app_dequeuing:
+            return True
+        asked = getattr(self, "_shutdown_requested_date", None) is not None
+        return asked and getattr(self, "_state", None) != WorkerStatus.BUSY
+
+    def dequeue_job_and_maintain_ttl(self, *args: Any, **kwargs: Any) -> Any:
+        self._jobs_app_dequeuing = True
+        try:
+            return super().dequeue_job_and_maintain_ttl(*args, **kwargs)
+        finally:
+            self._jobs_app_dequeuing = False
 
     def set_current_job_id(self, job_id: str | None = None, pipeline: Any = None) -> None:
         self._jobs_app_current_job = job_id
@@ -154,15 +271,85 @@ class _JobsAppWorkerMixin(_RQWorker):
             registration.expire(self.key, self.worker_ttl + 60)
             registration.execute()
 
-    # RQ's worker survives Redis going away only while it waits for a job; anywhere else in its loop
-    # the ConnectionError ends the worker ("found an unhandled exception, quitting"). These steps can
-    # wait for the next round instead, and the wait for a job backs off until Redis is back.
+    # The connection waits through outages; these steps are also guarded for when it stops waiting
+    # (a shutdown requested during an outage): RQ would end the worker on any exception they raise.
 
     def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance, each step on its own: what one step meets never stops the worker or the others."""
+        if (
+            self.last_cleaned_at
+            and self.scheduler
+            and not (self.scheduler._process and self.scheduler._process.is_alive())
+        ):
+            self._guarded("restarting the scheduler", lambda: self.scheduler.acquire_locks(auto_start=True))
+        self.clean_registries()
+        self._guarded("cleaning groups", lambda: Group.clean_registries(connection=self.connection))
+
+    def clean_registries(self) -> None:
+        """RQ's registry cleanup per queue, after quarantining whatever planted entries no worker may load."""
+        for queue in self.queues:
+            if not self._guarded("taking the maintenance lock", queue.acquire_maintenance_lock):
+                continue
+            self.log.info("Worker %s: cleaning registries for queue: %s", self.name, queue.name)  # RQ's line
+            self._guarded(f"screening {queue.name}", lambda queue=queue: screen_queue(queue))
+            self._guarded(
+                f"cleaning {queue.name}'s registries", lambda queue=queue: clean_registries(queue, self._exc_handlers)
+            )
+            self._guarded(
+                f"cleaning {queue.name}'s workers", lambda queue=queue: worker_registration.clean_worker_registry(queue)
+            )
+            self._guarded(
+                f"cleaning {queue.name}'s intermediate list",
+                lambda queue=queue: queue.intermediate_queue.cleanup(self, queue),
+            )
+            self._guarded("releasing the maintenance lock", queue.release_maintenance_lock)
+        self.last_cleaned_at = now()  # type: ignore[assignment]  # (RQ declares it None)
+
+    def _guarded(self, step: str, call: Any) -> Any:
         try:
-            super().run_maintenance_tasks()
-        except RedisConnectionError as error:
-            logger.warning("Worker %s: maintenance skipped, Redis cannot be reached (%s)", self.name, error)
+            return call()
+        except StopRequested:  # a shutdown signal while idle: RQ's work loop handles it
+            raise
+        except RedisError as error:
+            logger.warning("Worker %s: %s skipped, Redis cannot be reached (%s)", self.name, step, error)
+        except Exception:
+            logger.exception("Worker %s: %s failed; carrying on", self.name, step)
+        return None
+
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+        log_format: str = DEFAULT_LOGGING_FORMAT,
+    ) -> None:
+        """RQ's, with jobs_app's scheduler, which screens what it loads and waits through outages."""
+        self.scheduler = Scheduler(
+            self.queues,
+            self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return
+        if not burst:
+            self.scheduler.start()
+            return
+        try:
+            self.scheduler.register_birth()
+            self.scheduler.enqueue_scheduled_jobs()
+        finally:
+            self.scheduler.release_locks()
+            self.scheduler.register_death()
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        except RedisError as error:
+            logger.warning("Worker %s: not unregistered, Redis cannot be reached (%s)", self.name, error)
 
     def check_for_suspension(self, burst: bool) -> None:
         try:
@@ -200,6 +387,71 @@ class _JobsAppWorkerMixin(_RQWorker):
             self.cleanup_execution(job, pipeline=pipeline)
             pipeline.delete(job.key)
             pipeline.execute()
+
+
+class Scheduler(RQScheduler):
+    """RQ's scheduler, on a connection that waits through outages, refusing planted jobs that fall due."""
+
+    def __init__(self, queues: Any, connection: Redis, **kwargs: Any) -> None:
+        super().__init__(queues, connection, **kwargs)
+        # Rebuilt from the worker's connection itself (RQ rebuilds it from its pool's settings, which
+        # loses a Sentinel-managed pool); the scheduler runs in a forked process, so nothing is pickled.
+        self._source_connection = connection
+
+    @property
+    def connection(self) -> Redis:
+        if self._connection is None:
+            retry = transport.OutageRetry(lambda: f"Scheduler {self.name}", lambda: self._stop_requested)
+            self._connection = transport.waiting_connection(self._source_connection, retry)  # type: ignore[assignment]
+        return self._connection  # type: ignore[return-value]  # (RQ declares `_connection` None)
+
+    def enqueue_scheduled_jobs(self) -> None:
+        # RQ loads due jobs with its own class; ours first quarantines what must not be loaded,
+        # which RQ then skips as gone (and drops from the registry).
+        if not self._scheduled_job_registries and self._acquired_locks:
+            self.prepare_registries()
+        for registry in self._scheduled_job_registries:
+            screen(self.connection, registry.get_jobs_to_schedule())
+        super().enqueue_scheduled_jobs()
+
+
+def screen(connection: Redis, job_ids: Iterable[str]) -> set[str]:
+    """Load each of `job_ids` as a worker would; the ids refused (and quarantined) on the way."""
+    ids = list(job_ids)
+    refused: set[str] = set()
+    for start in range(0, len(ids), _SCREEN_BATCH):
+        chunk = ids[start : start + _SCREEN_BATCH]
+        with connection.pipeline() as pipeline:
+            for job_id in chunk:
+                pipeline.exists(Job.key_for(job_id))
+            present = pipeline.execute()
+        loaded = Job.fetch_many(chunk, connection=connection, serializer=JSONSerializer)
+        refused.update(
+            job_id for job_id, there, job in zip(chunk, present, loaded, strict=True) if there and job is None
+        )
+    return refused
+
+
+def screen_queue(queue: rq.Queue) -> None:
+    """Quarantine the planted or damaged jobs in every registry and list of `queue` that RQ reads
+    (not its schedule: the scheduler screens what falls due), and drop their entries there."""
+    connection = queue.connection
+    for registry_class in (
+        StartedJobRegistry,
+        FailedJobRegistry,
+        FinishedJobRegistry,
+        CanceledJobRegistry,
+        DeferredJobRegistry,
+    ):
+        key = registry_class(queue.name, connection=connection).key
+        entries = [as_text(member) for member in cast(list, connection.zrange(key, 0, -1))]
+        refused = screen(connection, {registry_class.parse_job_id(entry) for entry in entries})
+        gone = [entry for entry in entries if registry_class.parse_job_id(entry) in refused]
+        if gone:
+            connection.zrem(key, *gone)
+    intermediate = queue.intermediate_queue_key
+    for job_id in screen(connection, {as_text(member) for member in connection.lrange(intermediate, 0, -1)}):
+        connection.lrem(intermediate, 0, job_id)
 
 
 class Worker(_JobsAppWorkerMixin, rq.Worker):

@@ -10,8 +10,10 @@ from django.test import override_settings
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from jobs_app.models import Job
+from jobs_app.models import Job as JobRow
 from jobs_app.worker import SimpleWorker, Worker
+from tests.faults.planted import BREAKAGES, MISSING_DATA, PLACES, is_quarantined, place, plant_job, still_placed
+from tests.testapp import handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,14 +28,12 @@ def test_a_planted_job_naming_another_callable_is_refused_and_never_called(run_w
     run_worker()
 
     assert not marker.exists(), "the planted command ran"
-    # What the worker did with it: refused it, said so, and set it aside as failed, off the queue.
+    # What the worker did with it: refused it, said so, and set it aside in quarantine, off the queue.
     assert f"Refused: RQ job {planted.id} names function 'os.system'" in caplog.text
-    assert planted.id in json_queue(redis).failed_job_registry
+    assert is_quarantined(redis, planted.id)
+    assert f"quarantined as jobs_app:quarantine:{planted.id}" in caplog.text
     assert json_queue(redis).count == 0
-    planted.refresh()
-    assert planted.get_status() == "failed"
-    assert "ForbiddenJobFunction" in planted.latest_result().exc_string
-    assert not Job.objects.exists(), "nothing was recorded as a jobs_app job"
+    assert not JobRow.objects.exists(), "nothing was recorded as a jobs_app job"
 
 
 def test_a_planted_callback_is_refused_too(run_worker, redis, caplog):
@@ -43,9 +43,48 @@ def test_a_planted_callback_is_refused_too(run_worker, redis, caplog):
     with override_settings(JOBS_APP={"ALLOWED_RQ_FUNCTIONS": ["tests.testapp.plain_rq.ping"]}):
         run_worker()
     assert f"Refused: RQ job {job.id} names success callback 'os.abort'" in caplog.text
-    assert job.id in json_queue(redis).failed_job_registry
-    job.refresh()
-    assert job.get_status() == "failed"
+    assert is_quarantined(redis, job.id)
+    assert json_queue(redis).count == 0
+
+
+def test_an_abandoned_job_naming_a_forbidden_failure_callback_no_longer_stops_the_worker(run_worker, redis):
+    """Issue 15, defect 1: RQ's cleanup of abandoned jobs called the failure callback's refusal outside
+    its error handling, so the worker quit before running anything, and so did the next one."""
+    planted = plant_job(redis, "forbidden failure callback")
+    place(redis, "started", planted)
+    job = handlers.add.enqueue(2, 3)
+
+    run_worker("default")
+    run_worker("default")  # the next worker too
+
+    job.refresh_from_db()
+    assert (job.state, job.result) == (JobRow.State.SUCCEEDED, 5)
+    assert is_quarantined(redis, planted)
+    assert still_placed(redis, planted) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "breakage"),
+    [
+        *[(where, "forbidden failure callback") for where in PLACES],
+        *[("started", breakage) for breakage in [*BREAKAGES, MISSING_DATA]],
+        *[("queue", breakage) for breakage in [*BREAKAGES, MISSING_DATA]],
+    ],
+)
+def test_a_planted_or_damaged_job_anywhere_rq_loads_jobs_is_quarantined_and_the_worker_carries_on(
+    run_worker, redis, where, breakage
+):
+    """Every place an RQ worker or its scheduler loads jobs from, and every way a job hash can be bad."""
+    planted = plant_job(redis, breakage)
+    place(redis, where, planted)
+    job = handlers.add.enqueue(1, 1)
+
+    run_worker("default", with_scheduler=True)
+
+    job.refresh_from_db()
+    assert job.state == JobRow.State.SUCCEEDED
+    assert is_quarantined(redis, planted)
+    assert still_placed(redis, planted) == []
 
 
 def test_a_pickled_payload_is_never_unpickled(run_worker, redis, tmp_path):
@@ -59,8 +98,8 @@ def test_a_pickled_payload_is_never_unpickled(run_worker, redis, tmp_path):
     redis.hset(f"rq:job:{job.id}", "data", zlib.compress(pickle.dumps((Exploit(), None, [], {}))))
     run_worker()
     assert not marker.exists(), "the pickle was loaded"
-    # The worker could not decode it as JSON, so it ran nothing and set the job aside as failed.
-    assert job.id in json_queue(redis).failed_job_registry
+    # The worker could not decode it as JSON, so it ran nothing and set the job aside in quarantine.
+    assert is_quarantined(redis, job.id)
     assert json_queue(redis).count == 0
 
 

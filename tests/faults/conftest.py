@@ -4,6 +4,8 @@ real worker and sweeper subprocesses that are always killed at the end, and the 
 from __future__ import annotations
 
 import copy
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -16,11 +18,13 @@ from tests.faults.processes import Processes
 class ControlledRedis:
     """A throwaway redis-server on one fixed loopback port that a test may stop and start again.
 
-    It keeps nothing on disk: a restart is a Redis that lost everything (no persistence).
+    A restart is a Redis that lost everything (no persistence), unless the test stops it with
+    `keep_data=True`: then it comes back with what it held (an outage, not a loss).
     """
 
     def __init__(self) -> None:
-        self.server = RedisServer().start()
+        self._dir = tempfile.TemporaryDirectory(prefix="jobs-fault-redis-")
+        self.server = RedisServer(data_dir=self._dir.name).start()
         self.port = self.server.port
 
     @property
@@ -31,16 +35,22 @@ class ControlledRedis:
     def running(self) -> bool:
         return self.server is not None
 
-    def stop(self) -> None:
+    def stop(self, *, keep_data: bool = False) -> None:
         if self.server is not None:
-            self.server.stop()
+            self.server.stop()  # saves on the way out
             self.server = None
+        if not keep_data:
+            Path(self._dir.name, "dump.rdb").unlink(missing_ok=True)
         transport.reset()  # drop pooled sockets to the old server
 
     def start(self) -> None:
         if self.server is None:
-            self.server = RedisServer(port=self.port).start()
+            self.server = RedisServer(port=self.port, data_dir=self._dir.name).start()
         transport.reset()
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
 
     def restart(self) -> None:
         self.stop()
@@ -58,7 +68,7 @@ def fault_redis():
         with override_settings(REDIS_URL=redis.url, RQ_QUEUES=queues):  # resets transport's cache
             yield redis
     finally:
-        redis.stop()
+        redis.close()
 
 
 def _current_queues() -> dict:

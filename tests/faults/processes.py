@@ -61,10 +61,19 @@ class Processes:
         self.started[name] = process
         return process
 
-    def worker(self, name: str, *queues: str, burst: bool = False) -> subprocess.Popen:
-        """A real `manage.py rqworker` (jobs_app's forking worker) named `name`, with the scheduler."""
+    def worker(
+        self,
+        name: str,
+        *queues: str,
+        burst: bool = False,
+        worker_class: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen:
+        """A real `manage.py rqworker` (jobs_app's forking worker, unless `worker_class`) named `name`,
+        with the scheduler."""
         args = ["rqworker", *(queues or ("default",)), "--with-scheduler", "--name", name]
-        return self.manage(name, *args, *(["--burst"] if burst else []))
+        args += [*(["--burst"] if burst else []), *(["--worker-class", worker_class] if worker_class else [])]
+        return self.manage(name, *args, env=env)
 
     def pool(self, name: str, *args: str, queues: tuple[str, ...] = ("default",)) -> subprocess.Popen:
         """A real `manage.py jobs_worker` (the production pool) on `queues`, with `args` (`--num-workers 2`)."""
