@@ -438,11 +438,6 @@ def read_hash(key: str) -> dict[str, str]:
     return {_text(field): _text(value) for field, value in control_connection().hgetall(key).items()}
 
 
-def read_hash_fields(key: str, fields: Sequence[str]) -> list[str | None]:
-    """HMGET: the values of `fields` in the hash `key` (None where absent), as text, one round trip."""
-    return [None if value is None else _text(value) for value in control_connection().hmget(key, list(fields))]
-
-
 def write_hash_field(key: str, field: str, value: str, *, only_if_absent: bool = False) -> bool:
     """HSET (or HSETNX) one field of the hash `key`; True when it was written."""
     redis = control_connection()
