@@ -138,6 +138,10 @@ class JobAttempt(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         KILLED = "killed", _("Killed (its worker died)")
+        TIMED_OUT = "timed_out", _("Timed out")
+
+    # The outcomes of an attempt that ended in error: raised, its worker died, or its time ran out.
+    FAILURES = frozenset({Outcome.FAILED, Outcome.KILLED, Outcome.TIMED_OUT})
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history", verbose_name=_("job"))
     cycle = models.PositiveIntegerField(_("cycle"))

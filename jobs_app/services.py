@@ -354,7 +354,7 @@ def end_attempt(
     """This attempt of `job` ended with `error`: the one path for a failed, killed or timed-out attempt.
 
     Asks the retry policy (`give_up_on` None: the handler is gone, so nothing can run it: give
-    up), records the attempt with `outcome` (`JobAttempt.Outcome.FAILED` or `KILLED`), and moves
+    up), records the attempt with `outcome` (`JobAttempt.Outcome.FAILED`, `KILLED` or `TIMED_OUT`), and moves
     the row to `scheduled` for a retry, `failed` or `dead`. A retry is handed back to RQ when the
     transaction commits, unless `redelivered_by_rq` (the runner, inside the job's own RQ job,
     returns RQ a `Retry` instead: a push under the same id would be deleted when that RQ job ends).
