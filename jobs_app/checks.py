@@ -7,6 +7,7 @@ import difflib
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
+from . import group_actions
 from .conf import BREAKER_DEFAULTS, DEFAULTS, app_settings
 from .policy import to_seconds
 from .registry import all_handlers
@@ -135,12 +136,16 @@ def check_breaker_settings(app_configs=None, **kwargs) -> list:
 
 @register()
 def check_group_settings(app_configs=None, **kwargs) -> list:
-    """JOBS_APP["GROUP_RETRY_RATE"]: a number of jobs a second, more than 0."""
+    """JOBS_APP["GROUP_RETRY_RATE"]: a number of jobs a second that the retry accepts."""
     rate = app_settings.GROUP_RETRY_RATE
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+    try:
+        if isinstance(rate, bool) or not isinstance(rate, int | float):
+            raise ValueError(f"it must be a number of jobs a second, got {rate!r}")
+        group_actions.retry_rate(rate)
+    except ValueError as error:
         return [
             Error(
-                f'JOBS_APP["GROUP_RETRY_RATE"] must be a number of jobs a second above 0, got {rate!r}.',
+                f'JOBS_APP["GROUP_RETRY_RATE"]: {error}.',
                 hint='For example JOBS_APP = {"GROUP_RETRY_RATE": 10}.',
                 id="jobs_app.E311",
             )

@@ -32,6 +32,10 @@ class GroupRetry:
     last_run_at: datetime | None
 
 
+MIN_RATE = 0.001  # one job every 1,000 s
+MAX_RATE = 1_000_000
+
+
 def retry_rate(rate: float | str | None) -> float:
     """A rate in jobs a second, above 0; None or "" means `JOBS_APP["GROUP_RETRY_RATE"]`. ValueError otherwise."""
     if rate is None or rate == "":
@@ -40,10 +44,11 @@ def retry_rate(rate: float | str | None) -> float:
         raise ValueError("the rate must be a number of jobs a second above 0")
     try:
         value = float(rate)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"the rate must be a number of jobs a second above 0, got {rate!r}") from None
-    if not 0 < value <= 1_000_000:
-        raise ValueError(f"the rate must be a number of jobs a second above 0 (and at most 1,000,000), got {rate!r}")
+    # Bounded below too: at a rate near 0, the last job's time (i / rate seconds away) leaves datetime's range.
+    if not MIN_RATE <= value <= MAX_RATE:
+        raise ValueError(f"the rate must be a number of jobs a second from {MIN_RATE} to {MAX_RATE:,}, got {rate!r}")
     return value
 
 

@@ -404,8 +404,7 @@ SCHEMAS.update(
             "properties": {
                 "rate": {
                     "type": "number",
-                    "exclusiveMinimum": True,
-                    "minimum": 0,
+                    "minimum": 0.001,
                     "maximum": 1_000_000,
                     "description": "Jobs a second; default `JOBS_APP['GROUP_RETRY_RATE']`.",
                 }

@@ -110,7 +110,7 @@ def test_a_group_with_nothing_to_retry_is_400(api, upstream, redis):
     assert response.json() == {"error": f"Failure group '{upstream.pk}' has no failed or dead jobs to retry"}
 
 
-@pytest.mark.parametrize("body", [{"rate": 0}, {"rate": "fast"}, {"rate": True}, {"speed": 1}, [1]])
+@pytest.mark.parametrize("body", [{"rate": 0}, {"rate": 1e-300}, {"rate": "fast"}, {"rate": True}, {"speed": 1}, [1]])
 def test_a_bad_retry_body_is_400(api, upstream, body):
     response = post(api, f"{GROUPS}/{upstream.pk}/retry", body)
     assert response.status_code == 400 and "error" in response.json()

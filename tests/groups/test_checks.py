@@ -8,7 +8,7 @@ from django.test import override_settings
 from jobs_app.checks import check_group_settings
 
 
-@pytest.mark.parametrize("rate", [0, -2, "10", True, None])
+@pytest.mark.parametrize("rate", [0, -2, 1e-9, "10", True, None])
 def test_a_rate_that_is_not_a_number_above_zero_is_an_error(rate):
     with override_settings(JOBS_APP={"GROUP_RETRY_RATE": rate}):
         [error] = check_group_settings()

@@ -74,6 +74,6 @@ def test_retry_failed_group_errors(args, error):
 def test_a_bad_rate_is_a_command_error(upstream):
     with pytest.raises(CommandError, match="argument --rate: expected a number"):
         run("retry_failed", "--group", upstream.pk, "--rate", "fast")
-    with pytest.raises(CommandError, match="--rate: the rate must be a number of jobs a second above 0"):
+    with pytest.raises(CommandError, match="--rate: the rate must be a number of jobs a second from 0.001"):
         run("retry_failed", "--group", upstream.pk, "--rate", "0")
     assert FailureGroup.objects.count() == 1 and not Job.objects.filter(state="scheduled").exists()
