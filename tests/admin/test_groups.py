@@ -106,7 +106,7 @@ def test_retry_group_asks_for_the_rate_then_schedules_and_says_when_the_last_run
 def test_a_bad_rate_shows_the_confirmation_again_with_the_error(client, triager, upstream):
     client.force_login(triager)
     response = post_groups(client, "retry_groups", [upstream], post="yes", rate="0")
-    assert "jobs a second above 0" in response.content.decode()
+    assert "the rate must be a number of jobs a second from 0.001" in response.content.decode()
     assert not Job.objects.filter(state=Job.State.SCHEDULED).exists()
 
 
