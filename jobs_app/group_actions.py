@@ -12,13 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django.utils import timezone
 
-from . import services
+from . import groups, services
 from .conf import app_settings
+from .fingerprint import Fingerprint, error_type_from_traceback, fingerprint, project_frame
 from .groups import jobs_of
 from .models import FailureGroup, Job, JobQuerySet
-from .states import TERMINAL, State
+from .states import FAILED_OR_DEAD, State
 
 BATCH_SIZE = 1000
 
@@ -82,12 +84,7 @@ def move_groups_to_dead(fingerprints: Sequence[str]) -> int:
 
 def delete_terminal(jobs: JobQuerySet) -> int:
     """Delete those of `jobs` that are finished for good (succeeded, dead, cancelled), with their attempts."""
-    finished = jobs.filter(state__in=TERMINAL)
-    deleted = 0
-    while pks := list(finished.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE]):
-        Job.objects.filter(pk__in=pks, state__in=TERMINAL).delete()
-        deleted += len(pks)
-    return deleted
+    return services.delete_finished(jobs, batch_size=BATCH_SIZE)
 
 
 def set_status(fingerprints: Sequence[str], status: str) -> int:
@@ -98,3 +95,35 @@ def set_status(fingerprints: Sequence[str], status: str) -> int:
     if status == FailureGroup.Status.RESOLVED:
         changes.update(regressed=False, resolved_at=timezone.now())
     return FailureGroup.objects.filter(pk__in=list(fingerprints)).update(**changes)
+
+
+def backfill(*, batch_size: int = groups.BACKFILL_BATCH_SIZE) -> int:
+    """Fingerprint failed and dead jobs recorded before failure groups existed; returns how many.
+
+    From each row's handler, message and traceback (the dotted class path read from the
+    traceback's last line when it has one). One UPDATE per cause and batch; each group's
+    counts grow by the jobs found. Safe to run again: fingerprinted jobs are skipped.
+    """
+    roots = groups.project_roots()
+    todo = Job.objects.filter(state__in=FAILED_OR_DEAD, fingerprint="")
+    done = 0
+    last_pk = None
+    while rows := todo.page_after(
+        last_pk, ("handler", "error_type", "error_message", "traceback", "failed_at"), batch_size
+    ):
+        last_pk = rows[-1][0]
+        causes: dict[str, tuple[Fingerprint, list]] = {}
+        for pk, handler, error_type, message, traceback, failed_at in rows:
+            cause = fingerprint(
+                handler=handler,
+                error_type=error_type_from_traceback(traceback, error_type),
+                message=message,
+                frame=project_frame(traceback, roots),
+            )
+            causes.setdefault(cause.value, (cause, []))[1].append((pk, failed_at, message, traceback))
+        with transaction.atomic():
+            for value, (cause, jobs) in causes.items():
+                services.set_fingerprint([job[0] for job in jobs], value)
+                groups.add_backfilled(cause, jobs)
+        done += len(rows)
+    return done

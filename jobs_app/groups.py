@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from .fingerprint import Fingerprint, dotted_name, error_type_from_traceback, fingerprint, project_frame
+from .fingerprint import Fingerprint, dotted_name, fingerprint, project_frame
 from .models import FailureGroup, Job, JobQuerySet
 from .payload import safe_text
 from .states import FAILED_OR_DEAD
@@ -148,39 +148,8 @@ def without_muted(jobs: JobQuerySet) -> JobQuerySet:
     return jobs.exclude(fingerprint__in=muted) if muted else jobs
 
 
-def backfill(*, batch_size: int = BACKFILL_BATCH_SIZE) -> int:
-    """Fingerprint failed and dead jobs recorded before failure groups existed; returns how many.
-
-    From each row's handler, message and traceback (the dotted class path read from the
-    traceback's last line when it has one). One UPDATE per cause and batch; each group's
-    counts grow by the jobs found. Safe to run again: fingerprinted jobs are skipped.
-    """
-    roots = project_roots()
-    todo = Job.objects.filter(state__in=FAILED_OR_DEAD, fingerprint="")
-    done = 0
-    last_pk = None
-    while rows := todo.page_after(
-        last_pk, ("handler", "error_type", "error_message", "traceback", "failed_at"), batch_size
-    ):
-        last_pk = rows[-1][0]
-        causes: dict[str, tuple[Fingerprint, list]] = {}
-        for pk, handler, error_type, message, traceback, failed_at in rows:
-            cause = fingerprint(
-                handler=handler,
-                error_type=error_type_from_traceback(traceback, error_type),
-                message=message,
-                frame=project_frame(traceback, roots),
-            )
-            causes.setdefault(cause.value, (cause, []))[1].append((pk, failed_at, message, traceback))
-        with transaction.atomic():
-            for value, (cause, jobs) in causes.items():
-                Job.objects.filter(pk__in=[job[0] for job in jobs], fingerprint="").update(fingerprint=value)
-                _add_backfilled(cause, jobs)
-        done += len(rows)
-    return done
-
-
-def _add_backfilled(cause: Fingerprint, jobs: list[tuple]) -> None:
+def add_backfilled(cause: Fingerprint, jobs: list[tuple]) -> None:
+    """Count `jobs` (pk, failed_at, message, traceback), fingerprinted by the backfill, in their group."""
     seen = [failed_at for _pk, failed_at, _message, _traceback in jobs if failed_at is not None] or [timezone.now()]
     group = FailureGroup.objects.select_for_update().filter(pk=cause.value).first()
     if group is None:

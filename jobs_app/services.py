@@ -714,6 +714,24 @@ def repush(jobs: QuerySet[Job]) -> int:
     return len(rows)
 
 
+def delete_finished(jobs: QuerySet[Job], *, batch_size: int = BULK_BATCH_SIZE) -> int:
+    """Delete those of `jobs` that are finished for good (succeeded, dead, cancelled), with their attempts.
+
+    A batch at a time; a row that left its finished state meanwhile (re-run) is kept. Returns how many.
+    """
+    finished = jobs.filter(state__in=TERMINAL)
+    deleted = 0
+    while pks := list(finished.order_by("pk").values_list("pk", flat=True)[:batch_size]):
+        Job.objects.filter(pk__in=pks, state__in=TERMINAL).delete()
+        deleted += len(pks)
+    return deleted
+
+
+def set_fingerprint(job_ids: Sequence[Any], value: str) -> int:
+    """Give jobs recorded before failure groups existed their group's fingerprint (the one-off backfill)."""
+    return Job.objects.filter(pk__in=list(job_ids), fingerprint="").update(fingerprint=value)
+
+
 def purge(before: dict[str, datetime], *, dry_run: bool = False, batch_size: int = BULK_BATCH_SIZE) -> dict[str, int]:
     """Delete the jobs (and their attempts) of each state in `before` that finished before its time.
 

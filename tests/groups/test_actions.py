@@ -149,8 +149,8 @@ def test_backfill_fingerprints_older_failures_once():
         JobFactory(failed=True, error_type="Upstream", error_message=f"upstream returned {code}", traceback=traceback)
     JobFactory(dead=True)
     JobFactory(succeeded=True)
-    assert groups.backfill(batch_size=2) == 3
-    assert groups.backfill() == 0
+    assert group_actions.backfill(batch_size=2) == 3
+    assert group_actions.backfill() == 0
     upstream = FailureGroup.objects.get(error_type="shop.errors.Upstream")
     assert (upstream.occurrences, upstream.message) == (2, "upstream returned <n>")
     assert groups.job_counts([upstream.pk]) == {upstream.pk: 2}

@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from jobs_app import groups
+from jobs_app import group_actions, groups
 from jobs_app.api.groups import group_summary
 from jobs_app.management.options import POSITIVE_COUNT, TEXT
 from jobs_app.models import FailureGroup
@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if options["backfill"]:
-            done = groups.backfill()
+            done = group_actions.backfill()
             self.stderr.write(f"Fingerprinted {done} failed or dead job(s) recorded before failure groups.")
         found = FailureGroup.objects.order_by("-last_seen", "pk")
         if options["status"]:
