@@ -14,8 +14,6 @@ from .endpoint import endpoint
 from .errors import ApiError
 from .serializers import iso
 
-MAX_LIMIT = 500
-MAX_OFFSET = 1_000_000_000
 JOB_IDS = 100
 RETRY_PERMISSION = "jobs_app.retry_job"
 TRIAGE_PERMISSION = "jobs_app.change_failuregroup"
@@ -60,8 +58,7 @@ def _group(fingerprint: str) -> FailureGroup:
 
 @endpoint("GET")
 def failure_groups(request: HttpRequest) -> JsonResponse:
-    limit = params.integer(request, "limit", default=50, minimum=1, maximum=MAX_LIMIT)
-    offset = params.integer(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    limit, offset = params.page(request)
     handler = params.text(request.GET.get("handler"), "handler")
     status = params.choice(request.GET.get("status"), "status", FailureGroup.Status.values, default="")
     groups = FailureGroup.objects.all()

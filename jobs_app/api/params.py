@@ -26,6 +26,16 @@ def integer(request: HttpRequest, name: str, *, default: int, minimum: int, maxi
     return int(raw)
 
 
+MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000_000
+
+
+def page(request: HttpRequest) -> tuple[int, int]:
+    """`limit` (1 to 500, default 50) and `offset` (default 0) of a list endpoint."""
+    limit = integer(request, "limit", default=50, minimum=1, maximum=MAX_LIMIT)
+    return limit, integer(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+
+
 def text(value: Any, name: str) -> str:
     """A filter value: a string of at most 200 characters without control characters or lone surrogates
     (which JSON can carry but no database column can hold); "" or None means none."""

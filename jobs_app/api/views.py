@@ -22,8 +22,6 @@ from .serializers import breaker_state, handler_timing, iso, job_detail, job_sum
 
 RETRY_PERMISSION = "jobs_app.retry_job"
 FAILED_STATES = FAILED_OR_DEAD
-MAX_LIMIT = 500
-MAX_OFFSET = 1_000_000_000
 FAILURE_WINDOW = timedelta(hours=24)
 
 
@@ -38,8 +36,7 @@ def _failed_jobs(queue: str, handler: str, state: str):
 
 @endpoint("GET")
 def failed(request: HttpRequest) -> JsonResponse:
-    limit = params.integer(request, "limit", default=50, minimum=1, maximum=MAX_LIMIT)
-    offset = params.integer(request, "offset", default=0, minimum=0, maximum=MAX_OFFSET)
+    limit, offset = params.page(request)
     queue = params.text(request.GET.get("queue"), "queue")
     handler = params.text(request.GET.get("handler"), "handler")
     state = params.choice(request.GET.get("state"), "state", FAILED_STATES, default=State.FAILED)
