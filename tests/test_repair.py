@@ -51,6 +51,41 @@ def test_queued_jobs_still_in_redis_are_left_alone(redis):
     assert redis.llen("rq:queue:default") == 1
 
 
+def test_a_job_a_worker_popped_and_never_started_is_pushed_again_and_runs_once(run_worker, redis):
+    # A worker took the id off its RQ queue and died, or a failover lost its later writes (or the
+    # reply to its pop): the RQ hash still says "queued", but no list or registry holds the id.
+    job, other = handlers.add.enqueue(2, 3), handlers.add.enqueue(1, 1)
+    assert redis.lpop("rq:queue:default") == str(job.pk).encode()
+    assert redis.hget(RQJob.key_for(str(job.pk)), "status") == b"queued"
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).details["pushed"] == 1
+    run_worker("default")
+    assert (refreshed(job).state, refreshed(job).result, refreshed(job).attempts) == (Job.State.SUCCEEDED, 5, 1)
+    assert refreshed(other).state == Job.State.SUCCEEDED
+
+
+def test_a_queued_job_on_rqs_intermediate_list_or_started_registry_is_left_alone(redis):
+    moved, started = handlers.add.enqueue(1, 1), handlers.add.enqueue(1, 2)
+    # RQ's single-queue dequeue moves the id to an intermediate list, then into the started registry.
+    redis.lmove("rq:queue:default", "rq:queue:default:intermediate")
+    redis.lpop("rq:queue:default")
+    redis.zadd("rq:wip:default", {str(started.pk): 9999999999})
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
+    assert redis.lrange("rq:queue:default:intermediate", 0, -1) == [str(moved.pk).encode()]
+    assert redis.llen("rq:queue:default") == 0
+
+
+def test_a_popped_job_behind_a_long_queue_waits_until_the_queue_is_short(redis, monkeypatch):
+    # Reading a long queue whole on every pass would cost the backlog: it is read once it is short.
+    popped = handlers.add.enqueue(1, 1)
+    handlers.add.enqueue(1, 2)
+    redis.lpop("rq:queue:default")
+    monkeypatch.setattr(transport, "SHORT_QUEUE", 0)
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
+    monkeypatch.setattr(transport, "SHORT_QUEUE", 1)
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).details["pushed"] == 1
+    assert redis.lrange("rq:queue:default", 0, -1)[-1] == str(popped.pk).encode()
+
+
 def test_overdue_scheduled_jobs_are_pushed(run_worker, ago):
     overdue = JobFactory(state=Job.State.SCHEDULED, scheduled_for=ago(seconds=61), args=[2, 2])
     not_yet = JobFactory(state=Job.State.SCHEDULED, scheduled_for=ago(seconds=30))
