@@ -15,7 +15,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -333,8 +333,9 @@ class ScaleCase:
         return self.median(large) / self.median(small)
 
 
-def add_failed_jobs(count: int, *, batch: int = 5000) -> None:
-    """`count` more failed jobs of the no-op handler, all failed an hour ago (due for the sweeper)."""
+def add_failed_jobs(count: int, *, batch: int = 5000, fingerprints: Sequence[str] = ()) -> None:
+    """`count` more failed jobs of the no-op handler, all failed an hour ago (due for the sweeper), spread
+    over the failure groups `fingerprints` if given."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -360,6 +361,7 @@ def add_failed_jobs(count: int, *, batch: int = 5000) -> None:
                 finished_at=long_ago,
                 error_type="RuntimeError",
                 error_message="benchmark failure",
+                fingerprint=fingerprints[n % len(fingerprints)] if fingerprints else "",
             )
             for n in range(start, min(count, start + batch))
         )
@@ -398,29 +400,96 @@ def sweeper_pass(case: ScaleCase, size: int) -> None:
     case.rss_mb[size] = max(case.rss_mb.get(size, 0), outcome["peak_mb"])
 
 
-def admin_failed_list(case: ScaleCase, size: int) -> None:
-    """The admin's failed-jobs list with `size` failed jobs: the median of five loads, and its SQL queries."""
+def admin_client():
+    """A superuser's test client, after the planner statistics the sweeper refreshes once an hour (SQLite)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     from jobs_app import sweeper, transport
-    from jobs_app.models import Job
 
-    add_failed_jobs(size - Job.objects.count())
     transport.connection("default").flushdb()  # as if an hour had passed since the last statistics
-    sweeper.refresh_planner_statistics()  # as the sweeper does once an hour (SQLite)
+    sweeper.refresh_planner_statistics()
     user, _created = get_user_model().objects.get_or_create(
         username="bench", defaults={"is_staff": True, "is_superuser": True}
     )
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
+    return client
+
+
+def admin_failed_list(case: ScaleCase, size: int) -> None:
+    """The admin's failed-jobs list with `size` failed jobs: the median of five loads, and its SQL queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs_app.models import Job
+
+    add_failed_jobs(size - Job.objects.count())
+    client = admin_client()
     url = "/admin/jobs_app/failedjob/"
     client.get(url)  # warm caches: templates, the content types, the session
     for _ in range(5):
         with CaptureQueriesContext(connection) as queries:
             seconds = timed(lambda: client.get(url))
+        case.seconds.setdefault(size, []).append(seconds)
+    case.queries[size] = len(queries.captured_queries)
+
+
+GROUPS = 1000
+
+
+def add_grouped_failed_jobs(count: int, *, batch: int = 5000) -> list[str]:
+    """`count` more failed jobs spread over `GROUPS` failure groups (created once); the groups' fingerprints."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs_app.groups import hour_of
+    from jobs_app.models import FailureGroup
+
+    now = timezone.now()
+    fingerprints = [f"{index:016x}" for index in range(GROUPS)]
+    FailureGroup.objects.bulk_create(
+        [
+            FailureGroup(
+                fingerprint=value,
+                handler="bench.noop",
+                error_type="bench.errors.Upstream",
+                message=f"upstream {index} returned <n>",
+                first_seen=now - timedelta(hours=3),
+                last_seen=now - timedelta(seconds=index),
+                occurrences=1,
+                hourly={str(hour_of(now) - hours): index % 7 + hours for hours in range(0, 48, 3)},
+            )
+            for index, value in enumerate(fingerprints)
+        ],
+        ignore_conflicts=True,
+    )
+    add_failed_jobs(count, batch=batch, fingerprints=fingerprints)
+    return fingerprints
+
+
+def admin_failure_groups(case: ScaleCase, size: int) -> None:
+    """The failure-groups list and one group's page with `size` failed jobs over 1,000 groups: the median of
+    five loads of both, and their SQL queries together."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs_app.models import Job
+
+    fingerprints = add_grouped_failed_jobs(size - Job.objects.count())
+    client = admin_client()
+    urls = ["/admin/jobs_app/failuregroup/", f"/admin/jobs_app/failuregroup/{fingerprints[0]}/change/"]
+
+    def load() -> None:
+        for url in urls:
+            if client.get(url).status_code != 200:
+                raise RuntimeError(f"{url} did not answer 200")
+
+    load()  # warm caches
+    for _ in range(5):
+        with CaptureQueriesContext(connection) as queries:
+            seconds = timed(load)
         case.seconds.setdefault(size, []).append(seconds)
     case.queries[size] = len(queries.captured_queries)
 
@@ -513,6 +582,15 @@ SCALE_CASES = [
         "admin failed-jobs list",
         "same queries, time ≤ 2x",
         admin_failed_list,
+        False,
+        (1000, 200_000),
+        (1000, 10_000),
+        lambda case: case.queries[case.sizes[0]] == case.queries[case.sizes[1]] and case.growth <= 2,
+    ),
+    (
+        "admin failure groups, 1,000 groups",
+        "same queries, time ≤ 2x",
+        admin_failure_groups,
         False,
         (1000, 200_000),
         (1000, 10_000),

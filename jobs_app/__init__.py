@@ -11,6 +11,7 @@ send_email.enqueue("a@example.com", "Hi", "Welcome")
 from .exceptions import HandlerNotFound, JobsAppError, JobTimeout, PermanentError, TransientError
 from .policy import AutoRetry, Backoff
 from .registry import Call, Handler, get_handler, job_handler
+from .retries import retry_policy
 
 __version__ = "0.1.0"
 
@@ -26,4 +27,5 @@ __all__ = [
     "TransientError",
     "get_handler",
     "job_handler",
+    "retry_policy",
 ]

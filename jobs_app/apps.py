@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -12,3 +13,7 @@ class JobsAppConfig(AppConfig):
         from .registry import autodiscover
 
         autodiscover()
+        if getattr(settings, "TASKS", None):  # django.tasks in use (always so on Django 6)
+            from .backends import autodiscover_tasks
+
+            autodiscover_tasks()

@@ -134,6 +134,21 @@ def check_breaker_settings(app_configs=None, **kwargs) -> list:
 
 
 @register()
+def check_group_settings(app_configs=None, **kwargs) -> list:
+    """JOBS_APP["GROUP_RETRY_RATE"]: a number of jobs a second, more than 0."""
+    rate = app_settings.GROUP_RETRY_RATE
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+        return [
+            Error(
+                f'JOBS_APP["GROUP_RETRY_RATE"] must be a number of jobs a second above 0, got {rate!r}.',
+                hint='For example JOBS_APP = {"GROUP_RETRY_RATE": 10}.',
+                id="jobs_app.E311",
+            )
+        ]
+    return []
+
+
+@register()
 def check_operations_settings(app_configs=None, **kwargs) -> list:
     """JOBS_APP["METRICS_PUBLIC"], ["METRICS_CACHE_SECONDS"] and ["PAUSE_RECHECK"]."""
     messages = []

@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     # Circuit breakers by name (`@job_handler(..., breaker="whatsapp")`): consecutive failures that open
     # one, seconds it stays open, successes in half-open that close it. Missing keys take these defaults.
     "BREAKERS": {},
+    # Jobs a second at which "Retry group" (admin, API, `retry_failed --group`) re-runs a failure group's jobs
+    # by default: they are scheduled that far apart, so a mended upstream is not knocked over again.
+    "GROUP_RETRY_RATE": 10,
     # Let anyone scrape GET /api/jobs/metrics/prometheus without credentials (a Prometheus on a private network).
     "METRICS_PUBLIC": False,
     # Seconds the Prometheus endpoint reuses the figures it reads from the database (jobs per queue and state,

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 from redis import RedisError
 
-from . import transport
+from . import groups, transport
 from .conf import app_settings
 from .models import Job
 from .states import State
@@ -52,7 +52,8 @@ def alert_if_many_dead(*, now: datetime | None = None) -> bool:
     if threshold is None:
         return False
     now = now or timezone.now()
-    dead = Job.objects.filter(state=State.DEAD, finished_at__gte=now - ALERT_WINDOW).count()
+    # A muted failure group's dead jobs are left out: someone already knows.
+    dead = groups.without_muted(Job.objects.filter(state=State.DEAD, finished_at__gte=now - ALERT_WINDOW)).count()
     if dead <= threshold:
         return False
     try:

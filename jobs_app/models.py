@@ -85,6 +85,9 @@ class Job(models.Model):
     needs_push = models.BooleanField(
         _("needs push"), default=False, help_text=_("Redis could not be reached when it was enqueued.")
     )
+    fingerprint = models.CharField(
+        _("failure group"), max_length=16, blank=True, default="", help_text=_("The cause of its last failure.")
+    )
 
     objects = JobQuerySet.as_manager()
 
@@ -107,6 +110,8 @@ class Job(models.Model):
             # The failed list, newest failure first: a walk down this small index, not a sort of every failed row
             # (the admin adds the primary key to the ordering).
             models.Index(fields=["-failed_at", "-id"], condition=Q(failed_at__isnull=False), name="jobs_failed_list"),
+            # A failure group's jobs: counted and listed per group without reading any other row.
+            models.Index(fields=["fingerprint", "state", "-failed_at"], name="jobs_fingerprint_state"),
         ]
         constraints = [
             # At most one unfinished job holds a key: a second enqueue returns the first job.
@@ -143,6 +148,7 @@ class JobAttempt(models.Model):
     error_message = models.TextField(_("error message"), blank=True)
     traceback = models.TextField(_("traceback"), blank=True)
     worker_name = models.CharField(_("worker"), max_length=200, blank=True)
+    fingerprint = models.CharField(_("failure group"), max_length=16, blank=True, default="")
 
     class Meta:
         verbose_name = _("attempt")
@@ -161,6 +167,53 @@ class FailedJob(Job):
         proxy = True
         verbose_name = _("failed job")
         verbose_name_plural = _("failed jobs")
+
+
+class FailureGroup(models.Model):
+    """One cause of failures (see `fingerprint.py`), kept up to date by `groups.note_failure`.
+
+    `jobs` (the group's jobs now failed or dead) is not stored: it is counted through the
+    `jobs_fingerprint_state` index when shown, so re-runs, deletions and the dead letter never leave it stale.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        RESOLVED = "resolved", _("Resolved")
+        MUTED = "muted", _("Muted")
+
+    fingerprint = models.CharField(_("fingerprint"), max_length=16, primary_key=True)
+    handler = models.CharField(_("handler"), max_length=200)
+    error_type = models.CharField(_("error type"), max_length=300, help_text=_("The exception's dotted class path."))
+    message = models.TextField(_("message"), blank=True, help_text=_("The message, its variable parts masked."))
+    frame = models.CharField(
+        _("where"), max_length=300, blank=True, help_text=_("The innermost function of the project's own code.")
+    )
+    first_seen = models.DateTimeField(_("first seen"))
+    last_seen = models.DateTimeField(_("last seen"))
+    occurrences = models.PositiveBigIntegerField(_("occurrences"), default=0, help_text=_("Failed attempts."))
+    hourly = models.JSONField(
+        _("occurrences per hour"), default=dict, help_text=_("Hours since the epoch to attempts, the last 48 hours.")
+    )
+    sample_job_id = models.UUIDField(_("sample job"), null=True, blank=True)
+    sample_message = models.TextField(_("sample message"), blank=True)
+    sample_traceback = models.TextField(_("sample traceback"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    regressed = models.BooleanField(_("regressed"), default=False, help_text=_("Failed again after it was resolved."))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("failure group")
+        verbose_name_plural = _("failure groups")
+        ordering = ("-last_seen",)
+        permissions = [("dead_letter_job", _("Can move failed jobs to dead"))]
+        indexes = [
+            models.Index(fields=["-last_seen"], name="jobs_group_last_seen"),
+            models.Index(fields=["status", "-last_seen"], name="jobs_group_status"),
+            models.Index(fields=["handler", "-last_seen"], name="jobs_group_handler"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint} {self.error_type}: {self.message}"[:200]
 
 
 class ApiToken(models.Model):

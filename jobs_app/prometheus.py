@@ -11,7 +11,7 @@ Where each figure comes from, so that a scrape stays cheap at millions of rows:
   one snapshot shared by every web process through Redis, counted again in the background at
   most every `JOBS_APP["METRICS_CACHE_SECONDS"]`.
 
-A feature that wants its own gauge adds it to `GAUGES` (see `jobs_app_failure_groups_open`).
+A feature that wants its own single-value gauge adds it to `GAUGES`, as the failure groups do.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from . import breaker, metrics, pauses, recurring, stats, transport
 from .conf import app_settings
-from .models import Job
+from .models import FailureGroup, Job
 from .policy import to_seconds
 from .states import State
 
@@ -41,10 +41,17 @@ SNAPSHOT_KEY = "jobs_app:metrics:snapshot"
 _KEEP_PERIODS = 20
 INSTALL_HINT = "pip install 'django-rq-jobs-app[prometheus]' (or pip install 'prometheus-client>=0.20')"
 
+
+def open_failure_groups() -> int:
+    """Failure groups still open (neither resolved nor muted): a count over the small groups table."""
+    return FailureGroup.objects.filter(status=FailureGroup.Status.OPEN).count()
+
+
 # Extra single-value gauges: name -> (help text, a function returning the value). Each function runs on
-# every scrape, so it must be cheap (an indexed count of a small set, a Redis read). The failure groups
-# add `GAUGES["jobs_app_failure_groups_open"] = ("Failure groups still open.", count_open_groups)`.
-GAUGES: dict[str, tuple[str, Callable[[], float]]] = {}
+# every scrape, so it must be cheap (an indexed count of a small set, a Redis read).
+GAUGES: dict[str, tuple[str, Callable[[], float]]] = {
+    "jobs_app_failure_groups_open": ("Failure groups still open.", open_failure_groups),
+}
 
 
 class PrometheusClientMissing(ImportError):

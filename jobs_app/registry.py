@@ -249,7 +249,8 @@ def get_handler(name: str) -> Handler:
     except KeyError:
         raise HandlerNotFound(
             f"No job handler is registered under {name!r}. Is its app in INSTALLED_APPS, "
-            "and the function decorated with @job_handler in the app's handlers.py?"
+            "and the function decorated with @job_handler in the app's handlers.py (or, for a django.tasks "
+            "task, with @task in the app's tasks.py)?"
         ) from None
 
 

@@ -34,6 +34,7 @@ from .models import Job, JobAttempt
 from .payload import encode_result
 from .policy import Verdict, to_seconds
 from .registry import Handler, get_handler
+from .signals import attempt_recorded
 from .states import RUNNABLE, State
 
 logger = logging.getLogger("jobs_app")
@@ -68,7 +69,12 @@ def execute(job_id: str) -> Retry | None:
         now = timezone.now()
         job = services.claim(job_pk, worker_name=worker_name, now=now)
         if job is not None:
-            return _deferred_by_pause(job) or _deferred_by_breaker(job) or _run_attempt(job)
+            deferred = _deferred_by_pause(job) or _deferred_by_breaker(job)
+            if deferred is not None:
+                return deferred
+            outcome = _run_attempt(job)
+            attempt_recorded.send(sender=Job, job=job)  # jobs_app.backends sends django.tasks' task_finished
+            return outcome
         row = Job.objects.filter(pk=job_pk).only("state", "scheduled_for", "handler").first()
         if row is None:
             logger.warning("Skipped: RQ job %s has no Job row", job_id, extra=job_id_extra(job_id, outcome="skipped"))

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Case, DateTimeField, F, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
 
-from . import metrics, transport
+from . import groups, metrics, transport
 from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet
 from .payload import encode_arguments, safe_text
@@ -35,6 +35,8 @@ logger = logging.getLogger("jobs_app")
 ResultT = TypeVar("ResultT", bound="BulkResult")
 
 RERUN_BATCH_SIZE = 5000
+# A spread re-run sets each row's time with a CASE of this many branches per UPDATE.
+SPREAD_BATCH_SIZE = 500
 BULK_BATCH_SIZE = 1000
 _MAX_MESSAGE_LENGTH = 10_000
 _MAX_TRACEBACK_LENGTH = 50_000
@@ -285,6 +287,8 @@ def end_attempt(
         "error_message": safe_text(error)[:_MAX_MESSAGE_LENGTH],
         "traceback": safe_text(traceback)[-_MAX_TRACEBACK_LENGTH:],
     }
+    cause = groups.fingerprint_of(job, error, error_fields)
+    error_fields["fingerprint"] = cause.value
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
     else:
@@ -297,6 +301,7 @@ def end_attempt(
         outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
+        then=lambda: groups.note_failure(cause, job_id=job.pk, error_fields=error_fields, at=now),
     )
     if not recorded:
         return None
@@ -315,6 +320,7 @@ def _finish_attempt(
     outcome: str,
     changes: dict[str, Any],
     attempt_fields: dict[str, str] | None = None,
+    then: Callable[[], None] | None = None,
 ) -> bool:
     with transaction.atomic():
         # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
@@ -337,10 +343,23 @@ def _finish_attempt(
             worker_name=job.worker_name,
             **(attempt_fields or {}),
         )
+        if then is not None:
+            then()  # in the same transaction: a recorded failure is always counted in its group
     for field, value in changes.items():
         setattr(job, field, value)
     metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
     return True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Spread:
+    """Re-runs spread over time: the i-th job re-run is scheduled for `start + i / rate` seconds."""
+
+    start: datetime
+    rate: float
+
+    def at(self, index: int) -> datetime:
+        return self.start + timedelta(seconds=index / self.rate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -389,13 +408,21 @@ class CancelResult(BulkResult):
         return len(self.changed)
 
 
-def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int = RERUN_BATCH_SIZE) -> RerunResult:
+def rerun(
+    jobs: Job | JobQuerySet,
+    *,
+    auto_retry: bool = False,
+    batch_size: int = RERUN_BATCH_SIZE,
+    spread: Spread | None = None,
+) -> RerunResult:
     """Run failed, dead or cancelled jobs again: original arguments and options, attempts reset, a new cycle.
 
     Works on one job or a queryset, in batches: one SELECT ... FOR UPDATE SKIP LOCKED,
     one UPDATE and one Redis pipeline per batch. Jobs in other states, or locked by a
     concurrent re-run, are skipped. `auto_retry=True` (the sweeper) also counts the re-run
-    in `auto_retries`.
+    in `auto_retries`. With `spread`, the jobs become `scheduled`, in primary-key order,
+    `1 / spread.rate` seconds apart (a failure group retried at a rate): the i-th job
+    re-run runs at `spread.at(i)`.
     """
     changes: dict[str, Any] = {
         "state": State.QUEUED,
@@ -412,8 +439,17 @@ def rerun(jobs: Job | JobQuerySet, *, auto_retry: bool = False, batch_size: int 
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
+    if spread is not None:
+        changes["state"] = State.SCHEDULED
+        batch_size = min(batch_size, SPREAD_BATCH_SIZE)
     return _change_in_batches(
-        RerunResult, jobs, states=RETRYABLE, changes=changes, then=push_on_commit, batch_size=batch_size
+        RerunResult,
+        jobs,
+        states=RETRYABLE,
+        changes=changes,
+        then=push_on_commit,
+        batch_size=batch_size,
+        spread=spread,
     )
 
 
@@ -440,6 +476,7 @@ def _change_in_batches(
     changes: dict[str, Any],
     then: Callable[[Sequence[transport.Dispatch]], None],
     batch_size: int,
+    spread: Spread | None = None,
 ) -> ResultT:
     """Apply `changes` to those of `jobs` in `states`, a batch at a time, and say which changed.
 
@@ -453,7 +490,14 @@ def _change_in_batches(
     changed: list[JobRef] = []
     for rows in batches(eligible, DISPATCH_FIELDS, batch_size, lock=True):
         pks = [row[0] for row in rows]
-        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**changes)
+        batch_changes = changes
+        if spread is not None:
+            # The i-th job changed runs at spread.at(i): one CASE per batch, and the dispatches say so.
+            run_at = {pk: spread.at(len(changed) + index) for index, pk in enumerate(pks)}
+            times = [When(pk=pk, then=Value(at)) for pk, at in run_at.items()]
+            batch_changes = {**changes, "scheduled_for": Case(*times, output_field=DateTimeField())}
+            rows = [(*row[:-2], State.SCHEDULED, run_at[row[0]]) for row in rows]
+        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**batch_changes)
         if updated != len(rows):
             # Only where the database let a row change between the read and the write: ask which moved.
             moved = set(Job.objects.filter(pk__in=pks).exclude(state__in=states).values_list("pk", flat=True))

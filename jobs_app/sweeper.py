@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from . import maintenance, repair, services
+from . import groups, maintenance, repair, services
 from .conf import app_settings
 from .exceptions import HandlerNotFound
 from .models import Job, JobQuerySet
@@ -85,8 +85,9 @@ def _policy_of(handler_name: str, options: SweepOptions, defaults: AutoRetry) ->
 
 
 def failed_jobs(options: SweepOptions) -> JobQuerySet:
-    """The jobs in the `failed` state (not `dead`: those are done with) that a pass with these options looks at."""
-    return _scope(options).filter(Job.objects.filter(state=State.FAILED))
+    """The jobs in the `failed` state (not `dead`: those are done with) that a pass with these options looks at,
+    less those of a muted failure group."""
+    return groups.without_muted(_scope(options).filter(Job.objects.filter(state=State.FAILED)))
 
 
 def _as_read(rows: Sequence[tuple]) -> Q:

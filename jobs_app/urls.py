@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from .api import views
+from .api import groups, views
 
 app_name = "jobs_api"
 
@@ -15,6 +15,13 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("openapi.json", views.openapi, name="openapi"),
     path("queues/<str:name>/stats", views.queue_stats, name="queue-stats"),
+    path("failure-groups", groups.failure_groups, name="failure-groups"),
+    path("failure-groups/<str:fingerprint>", groups.failure_group, name="failure-group"),
+    path("failure-groups/<str:fingerprint>/retry", groups.retry_group, name="failure-group-retry"),
+    path("failure-groups/<str:fingerprint>/dead", groups.group_to_dead, name="failure-group-dead"),
+    path("failure-groups/<str:fingerprint>/resolve", groups.resolve_group, name="failure-group-resolve"),
+    path("failure-groups/<str:fingerprint>/mute", groups.mute_group, name="failure-group-mute"),
+    path("failure-groups/<str:fingerprint>/unmute", groups.unmute_group, name="failure-group-unmute"),
     path("queues/<str:name>/pause", views.pause_queue, name="queue-pause"),
     path("queues/<str:name>/resume", views.resume_queue, name="queue-resume"),
     path("handlers/<str:name>/pause", views.pause_handler, name="handler-pause"),

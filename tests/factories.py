@@ -5,7 +5,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from jobs_app.models import Job, JobAttempt
+from jobs_app.models import FailureGroup, Job, JobAttempt
 from jobs_app.policy import Backoff
 
 
@@ -56,3 +56,16 @@ class JobAttemptFactory(factory.django.DjangoModelFactory):
     outcome = JobAttempt.Outcome.FAILED
     error_type = "RuntimeError"
     error_message = "boom"
+
+
+class FailureGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FailureGroup
+
+    fingerprint = factory.Sequence(lambda n: f"{n:016x}")
+    handler = "test.add"
+    error_type = "shop.errors.Upstream"
+    message = "upstream returned <n>"
+    first_seen = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=2))
+    last_seen = factory.LazyFunction(timezone.now)
+    occurrences = 3

@@ -75,7 +75,7 @@ def test_every_python_example_in_the_operations_docs_runs(monkeypatch):
     monkeypatch.setattr(prometheus, "GAUGES", {})
     for block in docs_python_blocks():
         exec(compile(block, "docs/operations.md", "exec"), {})
-    assert set(prometheus.GAUGES) == {"jobs_app_failure_groups_open"}
+    assert set(prometheus.GAUGES) == {"myproject_invoices_unsent"}
 
 
 def test_the_docs_json_formatter_emits_real_fields(run_worker, caplog):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from ..models import Job
 
@@ -18,14 +18,21 @@ def targets(queryset: QuerySet[Job]) -> list[tuple[str, str]]:
     return [(str(pk), f"{handler}:{pk}") for pk, handler in queryset.order_by().values_list("pk", "handler")]
 
 
-def log(user_id: int | None, jobs: Iterable[tuple[str, str]], message: str) -> None:
-    """One `LogEntry` per job, under the `Job` content type, written with bulk INSERTs.
+def log(
+    user_id: int | None,
+    jobs: Iterable[tuple[str, str]],
+    message: str,
+    *,
+    model: type[Model] = Job,
+    flag: int = CHANGE,
+) -> None:
+    """One `LogEntry` per object (a job, unless `model` says otherwise), written with bulk INSERTs.
 
     `user_id` is `request.user.pk`; an anonymous user (None) never reaches the admin, and is not logged.
     """
     if user_id is None:
         return
-    content_type = ContentType.objects.get_for_model(Job)
+    content_type = ContentType.objects.get_for_model(model)
     LogEntry.objects.bulk_create(
         (
             LogEntry(
@@ -33,7 +40,7 @@ def log(user_id: int | None, jobs: Iterable[tuple[str, str]], message: str) -> N
                 content_type=content_type,
                 object_id=pk,
                 object_repr=label[:200],
-                action_flag=CHANGE,
+                action_flag=flag,
                 change_message=message,
             )
             for pk, label in jobs

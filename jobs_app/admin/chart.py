@@ -65,3 +65,28 @@ def attempts_chart(series: Sequence[HourlyAttempts]) -> SafeString:
         ),
         labels=format_html_join("", '<text x="{}" y="{}" text-anchor="middle" fill="currentColor">{}</text>', labels),
     )
+
+
+SPARK_WIDTH, SPARK_HEIGHT = 120, 22
+
+
+def sparkline(counts: Sequence[int], *, label: str) -> SafeString:
+    """A small bar per period (a failure group's attempts per hour), scaled to the busiest one."""
+    top = max([1, *counts])
+    slot = SPARK_WIDTH / max(1, len(counts))
+    bars = []
+    for index, count in enumerate(counts):
+        if count:
+            height = max(1.0, (SPARK_HEIGHT - 2) * count / top)
+            bars.append(
+                (f"{index * slot:.1f}", f"{SPARK_HEIGHT - height:.1f}", f"{max(1.0, slot - 0.5):.1f}", f"{height:.1f}")
+            )
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="jobs-sparkline" viewBox="0 0 {w} {h}" width="{w}" '
+        'height="{h}" role="img" aria-label="{label}"><title>{label}</title>'
+        '<line x1="0" y1="{h}" x2="{w}" y2="{h}" stroke="currentColor" stroke-opacity=".3"/>{bars}</svg>',
+        w=SPARK_WIDTH,
+        h=SPARK_HEIGHT,
+        label=label,
+        bars=format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}" fill="' + FAILED_COLOUR + '"/>', bars),
+    )

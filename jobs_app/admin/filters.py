@@ -6,12 +6,15 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from .. import stats
+from ..models import FailureGroup
 from ..registry import all_handlers
 from ..states import FAILED_OR_DEAD
 
 ERROR_TYPE_CHOICES_LIMIT = 50
 # The error filter offers the types seen among this many latest failures.
 ERROR_TYPE_SAMPLE = 1000
+# The failure-group filter offers the groups seen last.
+GROUP_CHOICES = 30
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -74,3 +77,21 @@ class FailedStateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+class FailureGroupFilter(admin.SimpleListFilter):
+    """The latest failure groups (by last seen); `?fingerprint=...` works for any group."""
+
+    title = _("failure group")
+    parameter_name = "fingerprint"
+
+    def lookups(self, request, model_admin):
+        latest = FailureGroup.objects.order_by("-last_seen").values_list("pk", "error_type", "message")
+        choices = [(pk, f"{pk} {error_type}: {message}"[:80]) for pk, error_type, message in latest[:GROUP_CHOICES]]
+        value = self.value()
+        if value and value not in {pk for pk, _label in choices}:
+            choices.append((value, value))
+        return choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(fingerprint=self.value()) if self.value() else queryset

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import CHANGE, DELETION
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -16,22 +17,27 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
+from django.utils.translation import ngettext, ngettext_lazy
 from django.views.decorators.http import require_POST
 
-from .. import services
+from .. import group_actions, services
 from ..models import FailedJob, Job, JobAttempt, JobQuerySet
-from ..states import RETRYABLE
+from ..states import RETRYABLE, TERMINAL, State
 from . import audit, display
 from .breakers import breaker_view
 from .dashboard import dashboard_view
-from .filters import ErrorTypeFilter, FailedStateFilter, HandlerFilter, QueueFilter
+from .filters import ErrorTypeFilter, FailedStateFilter, FailureGroupFilter, HandlerFilter, QueueFilter
+from .groups import confirmation
 from .pagination import LargeTablePaginator
 from .pauses import pause_view
 from .queries import FailedJobQuerySet
+from .records import ReadOnlyRecordsAdmin
 
 RETRY_MESSAGE = "Retried by hand from the admin."
+DEAD_MESSAGE = "Moved to dead by hand from the admin."
+DELETE_MESSAGE = "Deleted by hand from the admin."
 CANCEL_MESSAGE = "Cancelled by hand from the admin."
 
 
@@ -98,7 +104,7 @@ class JobAttemptInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(ReadOnlyRecordsAdmin):
     list_display = (
         "short_id",
         "handler",
@@ -185,19 +191,7 @@ class JobAdmin(admin.ModelAdmin):
     def traceback_display(self, job: Job):
         return display.preformatted(job.traceback)
 
-    # Read-only records: jobs change through the engine's services only.
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_retry_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("jobs_app.retry_job")
+    # Read-only records (see ReadOnlyRecordsAdmin): jobs change through the engine's services only.
 
     def has_cancel_permission(self, request, obj=None) -> bool:
         return request.user.has_perm("jobs_app.cancel_job")
@@ -332,17 +326,95 @@ class FailedJobAdmin(JobAdmin):
         QueueFilter,
         HandlerFilter,
         ErrorTypeFilter,
+        FailureGroupFilter,
         ("failed_at", admin.DateFieldListFilter),
     )
-    actions = ("retry_selected",)
+    actions = ("retry_selected", "move_to_dead_selected", "delete_terminal_selected")
     ordering = ("-failed_at",)
     # Here and not on the job list: its MIN/MAX/DISTINCT queries read only failed rows, through the state index.
     date_hierarchy = "failed_at"
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns: list[Any] = list(super().get_list_display(request))
+        columns.insert(columns.index("last_error") + 1, "failure_group")
+        return columns
 
     def get_queryset(self, request: HttpRequest) -> FailedJobQuerySet:
         # Read through the (state, -failed_at) index, with the date hierarchy's fast MIN/MAX and dates.
         failed = cast(JobQuerySet, super().get_queryset(request)).failed_or_dead()
         return FailedJobQuerySet(model=failed.model, query=failed.query, using=failed.db)
+
+    @admin.display(description=_("failure group"), ordering="fingerprint")
+    def failure_group(self, job: Job):
+        if not job.fingerprint:
+            return "-"
+        url = reverse("admin:jobs_app_failuregroup_change", args=[job.fingerprint])
+        return format_html('<a href="{}" class="jobs-failure-group">{}</a>', url, job.fingerprint)
+
+    def has_purge_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("jobs_app.delete_job")
+
+    @admin.action(description=_("Move selected jobs to dead now"), permissions=["dead_letter"])
+    def move_to_dead_selected(self, request: HttpRequest, queryset: JobQuerySet):
+        return self._act_after_confirming(
+            request,
+            queryset,
+            queryset.filter(state=State.FAILED),
+            title=_("Move jobs to dead"),
+            question=lambda count: ngettext(
+                "Move %(count)d failed job to dead now? The sweeper will not retry it any more.",
+                "Move %(count)d failed jobs to dead now? The sweeper will not retry them any more.",
+                count,
+            ),
+            act=group_actions.move_to_dead,
+            done=lambda count: ngettext("Moved %(count)d job to dead.", "Moved %(count)d jobs to dead.", count),
+            log_message=DEAD_MESSAGE,
+        )
+
+    @admin.action(description=_("Delete selected jobs (dead ones only)"), permissions=["purge"])
+    def delete_terminal_selected(self, request: HttpRequest, queryset: JobQuerySet):
+        return self._act_after_confirming(
+            request,
+            queryset,
+            queryset.filter(state__in=TERMINAL),
+            title=_("Delete jobs"),
+            question=lambda count: ngettext(
+                "Delete %(count)d dead job and its attempts? Failed jobs that may still be retried are kept.",
+                "Delete %(count)d dead jobs and their attempts? Failed jobs that may still be retried are kept.",
+                count,
+            ),
+            act=group_actions.delete_terminal,
+            done=lambda count: ngettext("Deleted %(count)d job.", "Deleted %(count)d jobs.", count),
+            # A deleted job's entries stay in the admin log, which is where an audit belongs.
+            log_message=DELETE_MESSAGE,
+            flag=DELETION,
+        )
+
+    def _act_after_confirming(
+        self,
+        request: HttpRequest,
+        queryset: JobQuerySet,
+        jobs: JobQuerySet,
+        *,
+        title: str | Promise,
+        question: Callable[[int], str],
+        act: Callable[[JobQuerySet], int],
+        done: Callable[[int], str],
+        log_message: str,
+        flag: int = CHANGE,
+    ) -> HttpResponse | None:
+        """A confirmation page saying how many of `jobs` the action touches; on its POST, `act`, log, report."""
+        if request.POST.get("post") != "yes":
+            count = jobs.count()
+            return confirmation(self, request, queryset, title=title, question=question(count) % {"count": count})
+        targets = audit.targets(jobs)
+        changed = act(jobs)
+        if changed:
+            audit.log(request.user.pk, targets, log_message, flag=flag)
+        self.message_user(
+            request, done(changed) % {"count": changed}, messages.SUCCESS if changed else messages.WARNING
+        )
+        return None
 
     def get_urls(self):
         app, model = self.opts.app_label, self.opts.model_name

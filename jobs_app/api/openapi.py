@@ -350,6 +350,143 @@ PATHS: dict[str, Any] = {
 }
 
 
+# Failure groups (`jobs_app.api.groups`).
+_GROUP_STATUSES = ["open", "resolved", "muted"]
+_FINGERPRINT = {
+    "name": "fingerprint",
+    "in": "path",
+    "required": True,
+    "description": "The group's fingerprint (16 hex characters). Anything else is a group that does not exist (404).",
+    "schema": {"type": "string"},
+}
+_GROUP = {
+    "fingerprint": {"type": "string"},
+    "handler": {"type": "string"},
+    "error_type": {"type": "string", "description": "The exception's dotted class path."},
+    "message": {"type": "string", "description": "The message, its variable parts masked."},
+    "frame": {"type": "string", "description": "module.function of the innermost frame in the project's code."},
+    "first_seen": _TIME,
+    "last_seen": _TIME,
+    "occurrences": {**_INTEGER, "description": "Failed attempts."},
+    "jobs": {**_INTEGER, "description": "The group's jobs now failed or dead."},
+    "status": {"type": "string", "enum": _GROUP_STATUSES},
+    "regressed": {"type": "boolean", "description": "Failed again after it was resolved."},
+    "sample_job_id": {"type": "string", "format": "uuid", "nullable": True},
+}
+SCHEMAS.update(
+    {
+        "FailureGroupSummary": _object(_GROUP),
+        "FailureGroups": _object(
+            {
+                "count": {**_INTEGER, "description": "Groups matching the filters, over all pages."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+                "offset": _INTEGER,
+                "results": {"type": "array", "items": _ref("FailureGroupSummary")},
+            }
+        ),
+        "FailureGroup": _object(
+            {
+                **_GROUP,
+                "resolved_at": _NULLABLE_TIME,
+                "sample_message": {"type": "string"},
+                "sample_traceback": {"type": "string"},
+                "hourly": {
+                    "type": "object",
+                    "additionalProperties": _INTEGER,
+                    "description": "Failed attempts per hour (keys: hours since the epoch), the last 48 hours.",
+                },
+                "job_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 100},
+            }
+        ),
+        "GroupRetryRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "rate": {
+                    "type": "number",
+                    "exclusiveMinimum": True,
+                    "minimum": 0,
+                    "maximum": 1_000_000,
+                    "description": "Jobs a second; default `JOBS_APP['GROUP_RETRY_RATE']`.",
+                }
+            },
+        },
+        "GroupRetried": _object(
+            {
+                "retried": _INTEGER,
+                "rate": {"type": "number"},
+                "last_run_at": {**_TIME, "description": "When the last re-run job is scheduled to run."},
+            }
+        ),
+    }
+)
+
+
+def _group_action(summary: str, permission: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "description": f"Needs the permission `{permission}`.",
+            "parameters": [_FINGERPRINT],
+            "responses": {
+                **responses,
+                "404": _error("No such failure group."),
+                **_AUTH_ERRORS,
+            },
+            **extra,
+        }
+    }
+
+
+_GROUP_ANSWER = {"200": _json(_ref("FailureGroup"), "The group, as it is now."), "400": _error("A body was sent.")}
+PATHS.update(
+    {
+        "/failure-groups": _get(
+            "Failure groups (one per cause), last seen first",
+            {"200": _json(_ref("FailureGroups"), "A page of groups."), "400": _error("A query parameter is invalid.")},
+            [
+                _query("status", {"type": "string", "enum": _GROUP_STATUSES}, "Only groups in this status."),
+                _query("handler", _TEXT_FILTER, "Only this handler."),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "Page size."),
+                _query("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "default": 0}, "Skip."),
+            ],
+        ),
+        "/failure-groups/{fingerprint}": _get(
+            "One failure group, with its sample traceback and the ids of up to 100 of its failed or dead jobs",
+            {"200": _json(_ref("FailureGroup"), "The group."), "404": _error("No such failure group.")},
+            [_FINGERPRINT],
+        ),
+        "/failure-groups/{fingerprint}/retry": _group_action(
+            "Re-run the group's failed and dead jobs, scheduled 1/rate seconds apart",
+            "jobs_app.retry_job",
+            {
+                "202": _json(_ref("GroupRetried"), "Scheduled."),
+                "400": _error("Nothing to retry, a bad rate, or malformed JSON."),
+            },
+            requestBody={"required": False, "content": {"application/json": {"schema": _ref("GroupRetryRequest")}}},
+        ),
+        "/failure-groups/{fingerprint}/resolve": _group_action(
+            "Resolve the group: it reopens, marked regressed, if it fails again",
+            "jobs_app.change_failuregroup",
+            _GROUP_ANSWER,
+        ),
+        "/failure-groups/{fingerprint}/mute": _group_action(
+            "Mute the group: the sweeper leaves its jobs alone and the dead-job alert leaves it out",
+            "jobs_app.change_failuregroup",
+            _GROUP_ANSWER,
+        ),
+        "/failure-groups/{fingerprint}/unmute": _group_action(
+            "Unmute the group (open again)", "jobs_app.change_failuregroup", _GROUP_ANSWER
+        ),
+        "/failure-groups/{fingerprint}/dead": _group_action(
+            "Move the group's failed jobs to dead now (no more auto-retries)",
+            "jobs_app.dead_letter_job",
+            _GROUP_ANSWER,
+        ),
+    }
+)
+
+
 def openapi_document(base_path: str) -> dict[str, Any]:
     """The document, for the API mounted at `base_path` (for example `/api/jobs`)."""
     paths = PATHS

@@ -80,4 +80,6 @@ SECONDS = Number()
 COUNT = Number(integer=True, maximum=MAX_INTEGER)
 POSITIVE_COUNT = Number(integer=True, minimum=1, maximum=MAX_INTEGER)
 AGE = Duration()
+# Jobs a second (retry_failed --group --rate); above 0 is checked where the rate is used.
+RATE = Number(maximum=1_000_000)
 TEXT = Text()

@@ -30,6 +30,20 @@ pytestmark = [
 ]
 
 
+def logged_in(playwright, live_server):
+    """Chromium, and a page logged in to the admin as `ops`."""
+    from playwright.sync_api import expect
+
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "ops-password")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    return browser, page
+
+
 @pytest.mark.django_db(transaction=True)
 def test_retry_two_failed_jobs_from_the_failed_list(live_server, monkeypatch):
     from playwright.sync_api import expect, sync_playwright
@@ -42,13 +56,7 @@ def test_retry_two_failed_jobs_from_the_failed_list(live_server, monkeypatch):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(f"{live_server.url}/admin/login/?next=/admin/")
-        page.fill("#id_username", "ops")
-        page.fill("#id_password", "ops-password")
-        page.click("input[type=submit]")
-        expect(page.locator("#site-name")).to_be_visible()
+        browser, page = logged_in(playwright, live_server)
 
         page.goto(f"{live_server.url}/admin/jobs_app/failedjob/")
         expect(page.locator("#result_list tbody tr")).to_have_count(5)
@@ -69,3 +77,44 @@ def test_retry_two_failed_jobs_from_the_failed_list(live_server, monkeypatch):
     states = sorted(Job.objects.filter(pk__in=[job.pk for job in failed]).values_list("state", flat=True))
     assert states == [Job.State.FAILED, Job.State.QUEUED, Job.State.QUEUED]
     assert len(transport.rq_queue("default").job_ids) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retry_a_failure_group_at_a_rate_from_the_groups_list(live_server, monkeypatch):
+    from playwright.sync_api import expect, sync_playwright
+
+    from jobs_app.models import FailureGroup
+    from tests.factories import FailureGroupFactory
+
+    User.objects.create_superuser("ops", "ops@example.com", "ops-password")
+    upstream = FailureGroupFactory(handler="test.add", error_type="shop.errors.Upstream", hourly={})
+    JobFactory.create_batch(3, failed=True, handler="test.add", fingerprint=upstream.pk)
+    other = FailureGroupFactory(handler="test.echo", error_type="KeyError", message="'<str>'")
+    JobFactory(failed=True, handler="test.echo", fingerprint=other.pk)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser, page = logged_in(playwright, live_server)
+
+        page.goto(f"{live_server.url}/admin/jobs_app/failuregroup/")
+        expect(page.locator("#result_list tbody tr")).to_have_count(2)
+        expect(page.locator("#result_list svg.jobs-sparkline")).to_have_count(2)
+        page.screenshot(path=str(SCREENSHOTS / "failure-groups.png"), full_page=True)
+
+        # The group's jobs, in the failed list.
+        page.locator("#result_list tr", has_text="shop.errors.Upstream").locator("a.jobs-group-jobs").click()
+        expect(page.locator("#result_list tbody tr")).to_have_count(3)
+        page.go_back()
+
+        page.locator("#result_list tr", has_text="shop.errors.Upstream").locator("input.action-select").check()
+        page.select_option("select[name=action]", "retry_groups")
+        page.click("button[name=index]")
+        expect(page.locator("p.jobs-question")).to_contain_text("Re-run the 3 failed or dead jobs")
+        page.fill("#id_rate", "0.5")
+        page.click("input[type=submit]")
+        expect(page.locator("ul.messagelist li.success")).to_contain_text("Scheduled 3 jobs at 0.5 jobs a second")
+        browser.close()
+
+    assert Job.objects.filter(fingerprint=upstream.pk, state=Job.State.SCHEDULED).count() == 3
+    assert FailureGroup.objects.count() == 2

@@ -123,3 +123,67 @@ def test_the_date_hierarchy_finds_the_first_and_last_failure_with_one_seek_each(
         "first": min(failed_at),
         "last": max(failed_at),
     }
+
+
+def add_grouped_failures(groups: int, jobs_per_group: int) -> list[str]:
+    """`groups` failure groups with `jobs_per_group` more failed jobs each; their fingerprints."""
+    from jobs_app.models import FailureGroup
+
+    now = timezone.now()
+    fingerprints = [f"{index:016x}" for index in range(groups)]
+    FailureGroup.objects.bulk_create(
+        [
+            FailureGroup(
+                fingerprint=value,
+                handler=f"test.handler{index % 7}",
+                error_type="shop.errors.Upstream",
+                message=f"upstream {index} returned <n>",
+                first_seen=now - timedelta(hours=2),
+                last_seen=now - timedelta(seconds=index),
+                hourly={str(int(now.timestamp() // 3600)): index},
+            )
+            for index, value in enumerate(fingerprints)
+        ],
+        ignore_conflicts=True,
+    )
+    Job.objects.bulk_create(
+        [
+            Job(
+                id=uuid.uuid4(),
+                handler="test.add",
+                queue="default",
+                state=Job.State.FAILED,
+                failed_at=now,
+                error_type="Upstream",
+                fingerprint=value,
+            )
+            for value in fingerprints
+            for _ in range(jobs_per_group)
+        ],
+        batch_size=1000,
+    )
+    return fingerprints
+
+
+def test_the_failure_group_pages_use_the_same_queries_at_two_sizes(admin_client):
+    fingerprints = add_grouped_failures(60, 1)
+    pages = [
+        "/admin/jobs_app/failuregroup/",
+        "/admin/jobs_app/failuregroup/?status__exact=open&handler=test.handler1&q=upstream",
+        f"/admin/jobs_app/failuregroup/{fingerprints[0]}/change/",
+        f"/admin/jobs_app/failedjob/?fingerprint={fingerprints[0]}",
+    ]
+
+    def queries() -> dict[str, int]:
+        counts = {}
+        for url in pages:
+            with CaptureQueriesContext(connection) as captured:
+                assert admin_client.get(url).status_code == 200
+            counts[url] = len(captured)
+        return counts
+
+    queries()  # warm the caches (content types) that a first page load fills
+    small = queries()
+    add_grouped_failures(60, 40)
+    assert queries() == small
+    assert max(small.values()) <= MAX_QUERIES

@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
+from django.contrib.auth.models import Permission
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
@@ -33,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 from jobs_app import stats, transport
 from jobs_app.api.openapi import PATHS
 from jobs_app.models import JobAttempt
-from tests.factories import JobAttemptFactory, JobFactory
+from tests.factories import FailureGroupFactory, JobAttemptFactory, JobFactory
 
 from .conftest import API
 
@@ -68,14 +69,22 @@ def wsgi_app():
 
 
 @pytest.fixture
-def jobs(redis):
+def jobs(redis, staff):
     """Some jobs of every kind, so that lists, metrics and retries have something to show, and a worker
-    alive for every queue, so that the health check answers 200 (its 503 is tested in test_metrics)."""
+    alive for every queue, so that the health check answers 200 (its 503 is tested in test_metrics).
+    The token's user may also act on failure groups, so that their actions answer more than 403."""
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["dead_letter_job", "change_failuregroup"], content_type__app_label="jobs_app"
+        )
+    )
     worker = Worker(
         [name for queue in stats.logical_queues() for name in transport.rq_queue_names(queue)], connection=redis
     )
     worker.register_birth()
-    failed = JobFactory(failed=True, args=["ü", {"nested": [1, None]}], kwargs={"k": 1.5})
+    group = FailureGroupFactory(sample_traceback="Traceback ...\nRuntimeError: boom")
+    failed = JobFactory(failed=True, args=["ü", {"nested": [1, None]}], kwargs={"k": 1.5}, fingerprint=group.pk)
+    JobFactory(dead=True, fingerprint=group.pk)
     JobAttemptFactory(job=failed)
     JobAttemptFactory(job=failed, outcome=JobAttempt.Outcome.KILLED)
     JobFactory(dead=True, queue="email", handler="email.send")
@@ -92,9 +101,11 @@ def test_no_server_error_and_every_answer_matches_the_schema(wsgi_app, token, jo
     auth = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", wsgi_app, headers=auth)
     operation = schema[path][method.upper()]
-    # A real job id too, so that detail and retry also answer with something else than 404.
-    known_ids = operation.as_strategy(generation_mode=mode, path_parameters={"job_id": str(jobs.pk)})
-    strategy = operation.as_strategy(generation_mode=mode) | known_ids if "{job_id}" in path else known_ids
+    # A real job id and failure group too, so that detail and retry also answer with something else than 404.
+    known = {"job_id": str(jobs.pk), "fingerprint": jobs.fingerprint}
+    known = {name: value for name, value in known.items() if f"{{{name}}}" in path}
+    known_ids = operation.as_strategy(generation_mode=mode, path_parameters=known or None)
+    strategy = operation.as_strategy(generation_mode=mode) | known_ids if known else known_ids
 
     @given(case=strategy)
     @BOUNDED

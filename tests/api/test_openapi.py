@@ -29,6 +29,13 @@ def test_documents_every_endpoint(api):
         ("/queues/{name}/stats", "get"),
         ("/health", "get"),
         ("/openapi.json", "get"),
+        ("/failure-groups", "get"),
+        ("/failure-groups/{fingerprint}", "get"),
+        ("/failure-groups/{fingerprint}/retry", "post"),
+        ("/failure-groups/{fingerprint}/resolve", "post"),
+        ("/failure-groups/{fingerprint}/mute", "post"),
+        ("/failure-groups/{fingerprint}/unmute", "post"),
+        ("/failure-groups/{fingerprint}/dead", "post"),
         ("/metrics/prometheus", "get"),
         ("/queues/{name}/pause", "post"),
         ("/queues/{name}/resume", "post"),
@@ -40,7 +47,7 @@ def test_documents_every_endpoint(api):
 
 def test_is_a_valid_openapi_document(api):
     schema = schemathesis.openapi.from_dict(api.get(f"{API}/openapi.json").json())
-    assert len(list(schema.get_all_operations())) == 13
+    assert len(list(schema.get_all_operations())) == 20
 
 
 def test_every_api_url_is_documented():

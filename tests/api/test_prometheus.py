@@ -10,8 +10,9 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobs_app import breaker, metrics, pauses, prometheus
+from jobs_app.models import FailureGroup
 from jobs_app.registry import all_handlers
-from tests.factories import JobFactory
+from tests.factories import FailureGroupFactory, JobFactory
 from tests.polling import wait_for
 
 from .conftest import API
@@ -100,8 +101,15 @@ def test_a_stale_snapshot_is_answered_while_one_process_counts_again_in_the_back
 
 
 def test_extra_gauges_added_by_other_features_are_exposed(api, redis, monkeypatch):
-    monkeypatch.setitem(prometheus.GAUGES, "jobs_app_failure_groups_open", ("Failure groups open.", lambda: 3))
-    assert scrape(api)["jobs_app_failure_groups_open"][()] == 3
+    monkeypatch.setitem(prometheus.GAUGES, "myproject_invoices_unsent", ("Invoices not sent yet.", lambda: 3))
+    assert scrape(api)["myproject_invoices_unsent"][()] == 3
+
+
+def test_open_failure_groups_are_counted_and_resolved_or_muted_ones_are_not(api, redis):
+    FailureGroupFactory.create_batch(2)
+    FailureGroupFactory(status=FailureGroup.Status.RESOLVED)
+    FailureGroupFactory(status=FailureGroup.Status.MUTED)
+    assert scrape(api)["jobs_app_failure_groups_open"][()] == 2
 
 
 def test_a_scrape_needs_a_token_unless_metrics_are_public(redis, settings):

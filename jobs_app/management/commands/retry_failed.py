@@ -10,8 +10,9 @@ import threading
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from jobs_app import stats, sweeper
-from jobs_app.management.options import COUNT, POSITIVE_COUNT, SECONDS, TEXT
+from jobs_app import group_actions, stats, sweeper
+from jobs_app.management.options import COUNT, POSITIVE_COUNT, RATE, SECONDS, TEXT
+from jobs_app.models import FailureGroup
 from jobs_app.registry import all_handlers
 
 
@@ -33,8 +34,19 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object per pass.")
+        parser.add_argument(
+            "--group",
+            type=TEXT,
+            metavar="FINGERPRINT",
+            help="Instead of a pass: re-run this failure group's jobs, and exit.",
+        )
+        parser.add_argument(
+            "--rate", type=RATE, help="With --group: jobs a second (default JOBS_APP['GROUP_RETRY_RATE'])."
+        )
 
     def handle(self, *args, **options):
+        if options["group"] or options["rate"] is not None:
+            return self.retry_group(options)
         configured = stats.logical_queues()
         unknown = [queue for queue in options["queue"] if queue not in configured]
         if unknown:
@@ -67,6 +79,27 @@ class Command(BaseCommand):
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+    def retry_group(self, options: dict) -> None:
+        if not options["group"]:
+            raise CommandError("--rate needs --group FINGERPRINT")
+        if not FailureGroup.objects.filter(pk=options["group"]).exists():
+            raise CommandError(f"No failure group {options['group']!r} (see manage.py failure_groups)")
+        try:
+            rate = group_actions.retry_rate(options["rate"])
+        except ValueError as error:
+            raise CommandError(f"--rate: {error}") from None
+        result = group_actions.retry([options["group"]], rate=rate)
+        last = result.last_run_at.isoformat() if result.last_run_at else None
+        if options["json"]:
+            self.stdout.write(json.dumps({"retried": result.retried, "rate": result.rate, "last_run_at": last}))
+        elif result.retried:
+            self.stdout.write(
+                f"Scheduled {result.retried} job(s) of group {options['group']} at {result.rate:g} a second; "
+                f"the last runs at {last}"
+            )
+        else:
+            self.stdout.write(f"Nothing to retry: group {options['group']} has no failed or dead jobs")
 
     def run_pass(self, sweep_options: sweeper.SweepOptions, options: dict, stop: threading.Event) -> None:
         show_bar = not options["json"] and sys.stderr.isatty()

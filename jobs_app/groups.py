@@ -1,0 +1,198 @@
+"""Failure groups: one row per cause, kept up to date as failures are recorded.
+
+`services.record_failure` asks `fingerprint_of` for the cause of an attempt's error, stores it
+on the job and the attempt, and calls `note_failure` in the same transaction. The actions on
+a group (retry at a rate, dead, resolve, mute) are in `group_actions`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from .fingerprint import Fingerprint, dotted_name, error_type_from_traceback, fingerprint, project_frame
+from .models import FailureGroup, Job, JobQuerySet
+from .payload import safe_text
+from .states import FAILED_OR_DEAD
+
+# The sparkline's span: the hourly counts kept on the group row.
+SPARK_HOURS = 48
+BACKFILL_BATCH_SIZE = 2000
+
+
+def project_roots() -> list[str]:
+    """Where the project's own code lives: `settings.BASE_DIR`, else the working directory."""
+    return [str(getattr(settings, "BASE_DIR", None) or os.getcwd())]
+
+
+def fingerprint_of(job: Job, error: BaseException, error_fields: dict[str, str]) -> Fingerprint:
+    """The cause of `error`, which ended an attempt of `job`, from the attempt's `error_fields` as they are
+    stored (the message and traceback already made safe: `str(error)` itself may raise)."""
+    return fingerprint(
+        handler=job.handler,
+        error_type=safe_text(dotted_name(type(error))),
+        message=error_fields["error_message"],
+        frame=project_frame(error_fields["traceback"], project_roots()),
+    )
+
+
+def hour_of(moment: datetime) -> int:
+    """Hours since the epoch: the key of the group's hourly counts."""
+    return int(moment.timestamp() // 3600)
+
+
+def note_failure(cause: Fingerprint, *, job_id: uuid.UUID, error_fields: dict[str, str], at: datetime) -> None:
+    """Count one failed attempt in its group, creating the group or reopening a resolved one (regressed).
+
+    Call inside the transaction that records the attempt. The group's row is locked while it
+    is updated, so concurrent failures of one cause each count once.
+    """
+    group = FailureGroup.objects.select_for_update().filter(pk=cause.value).first()
+    if group is None:
+        try:
+            with transaction.atomic():
+                _create(
+                    cause,
+                    first_seen=at,
+                    last_seen=at,
+                    occurrences=1,
+                    hourly={str(hour_of(at)): 1},
+                    **_sample(job_id, error_fields),
+                )
+            return
+        except IntegrityError:  # another worker created it between our look-up and our insert
+            group = FailureGroup.objects.select_for_update().get(pk=cause.value)
+    changed = ["occurrences", "last_seen", "hourly"]
+    group.occurrences += 1
+    group.last_seen = max(group.last_seen, at)
+    group.hourly = _counted(group.hourly, hour_of(at), 1)
+    reopened = group.status == FailureGroup.Status.RESOLVED
+    if reopened:
+        group.status, group.regressed = FailureGroup.Status.OPEN, True
+        changed += ["status", "regressed"]
+    if reopened or group.sample_job_id is None:
+        # A regression's sample is the failure that reopened it.
+        for name, value in _sample(job_id, error_fields).items():
+            setattr(group, name, value)
+        changed += ["sample_job_id", "sample_message", "sample_traceback"]
+    group.save(update_fields=changed)
+
+
+def _create(cause: Fingerprint, **fields) -> FailureGroup:
+    return FailureGroup.objects.create(
+        fingerprint=cause.value,
+        handler=cause.handler[:200],
+        error_type=cause.error_type[:300],
+        message=cause.message,
+        frame=cause.frame[:300],
+        **fields,
+    )
+
+
+def _sample(job_id: uuid.UUID, error_fields: dict[str, str]) -> dict:
+    return {
+        "sample_job_id": job_id,
+        "sample_message": error_fields.get("error_message", ""),
+        "sample_traceback": error_fields.get("traceback", ""),
+    }
+
+
+def _counted(hourly: dict[str, int], hour: int, count: int) -> dict[str, int]:
+    """`hourly` with `count` more at `hour`, hours older than the sparkline's span dropped."""
+    kept = {key: value for key, value in (hourly or {}).items() if int(key) > hour - SPARK_HOURS}
+    kept[str(hour)] = kept.get(str(hour), 0) + count
+    return kept
+
+
+def sparkline_counts(group: FailureGroup, *, now: datetime) -> list[int]:
+    """Attempts per hour over the last `SPARK_HOURS` hours, oldest first."""
+    latest = hour_of(now)
+    return [int(group.hourly.get(str(hour), 0)) for hour in range(latest - SPARK_HOURS + 1, latest + 1)]
+
+
+def jobs_of(fingerprints: Iterable[str]) -> JobQuerySet:
+    """The jobs of these groups now failed or dead (through the `jobs_fingerprint_state` index)."""
+    return Job.objects.filter(fingerprint__in=list(fingerprints), state__in=FAILED_OR_DEAD)
+
+
+def job_counts(fingerprints: Iterable[str]) -> dict[str, int]:
+    """Failed and dead jobs per group, for a page of groups: one indexed GROUP BY query."""
+    fingerprints = list(fingerprints)
+    if not fingerprints:
+        return {}
+    rows = (
+        jobs_of(fingerprints)
+        .order_by()
+        .values("fingerprint")
+        .annotate(jobs=Count("pk"))
+        .values_list("fingerprint", "jobs")
+    )
+    return {fingerprint_value: 0 for fingerprint_value in fingerprints} | dict(rows)
+
+
+def muted_fingerprints() -> list[str]:
+    """The muted groups: the sweeper leaves their jobs alone and the dead-job alert leaves them out."""
+    return list(FailureGroup.objects.filter(status=FailureGroup.Status.MUTED).values_list("pk", flat=True))
+
+
+def without_muted(jobs: JobQuerySet) -> JobQuerySet:
+    """`jobs` less those of muted failure groups (no change, and no subquery, while none is muted)."""
+    muted = muted_fingerprints()
+    return jobs.exclude(fingerprint__in=muted) if muted else jobs
+
+
+def backfill(*, batch_size: int = BACKFILL_BATCH_SIZE) -> int:
+    """Fingerprint failed and dead jobs recorded before failure groups existed; returns how many.
+
+    From each row's handler, message and traceback (the dotted class path read from the
+    traceback's last line when it has one). One UPDATE per cause and batch; each group's
+    counts grow by the jobs found. Safe to run again: fingerprinted jobs are skipped.
+    """
+    roots = project_roots()
+    todo = Job.objects.filter(state__in=FAILED_OR_DEAD, fingerprint="")
+    done = 0
+    last_pk = None
+    while rows := todo.page_after(
+        last_pk, ("handler", "error_type", "error_message", "traceback", "failed_at"), batch_size
+    ):
+        last_pk = rows[-1][0]
+        causes: dict[str, tuple[Fingerprint, list]] = {}
+        for pk, handler, error_type, message, traceback, failed_at in rows:
+            cause = fingerprint(
+                handler=handler,
+                error_type=error_type_from_traceback(traceback, error_type),
+                message=message,
+                frame=project_frame(traceback, roots),
+            )
+            causes.setdefault(cause.value, (cause, []))[1].append((pk, failed_at, message, traceback))
+        with transaction.atomic():
+            for value, (cause, jobs) in causes.items():
+                Job.objects.filter(pk__in=[job[0] for job in jobs], fingerprint="").update(fingerprint=value)
+                _add_backfilled(cause, jobs)
+        done += len(rows)
+    return done
+
+
+def _add_backfilled(cause: Fingerprint, jobs: list[tuple]) -> None:
+    seen = [failed_at for _pk, failed_at, _message, _traceback in jobs if failed_at is not None] or [timezone.now()]
+    group = FailureGroup.objects.select_for_update().filter(pk=cause.value).first()
+    if group is None:
+        pk, _failed_at, message, traceback = jobs[-1]
+        _create(
+            cause,
+            first_seen=min(seen),
+            last_seen=max(seen),
+            occurrences=len(jobs),
+            **_sample(pk, {"error_message": message, "traceback": traceback}),
+        )
+        return
+    group.occurrences += len(jobs)
+    group.first_seen, group.last_seen = min(group.first_seen, *seen), max(group.last_seen, *seen)
+    group.save(update_fields=["occurrences", "first_seen", "last_seen"])
