@@ -30,6 +30,7 @@ from redis.retry import Retry
 from redis.sentinel import SentinelConnectionPool
 from rq import Queue, Worker
 from rq.connections import get_connection_kwargs
+from rq.executions import ExecutionRegistry
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
@@ -264,12 +265,14 @@ SHORT_QUEUE = 10_000
 def _popped_jobs(redis: Redis, queued: dict[str, list[str]]) -> set[str]:
     """Of job ids whose RQ hash says "queued", by their RQ queue (`origin`), those that nothing holds.
 
-    Taken off their RQ queue, but not on RQ's intermediate list, nor in its started or scheduled
-    registry, and still "queued" once those are read: a worker popped the id and never started it
+    Taken off their RQ queue, but not on RQ's intermediate list nor in its scheduled registry,
+    without a live RQ execution (which a worker registers before it forks, and keeps while it runs
+    the job), and still "queued" once those are read: a worker popped the id and never started it
     (it died just then, or a failover lost its writes, or the reply to its pop) and no one will run
     it. One pipeline per RQ queue of at most `SHORT_QUEUE` ids; a longer queue is left for a pass
     when it is shorter (a job pushed again would wait behind that queue anyway). A worker between
-    its pop and the start may be taken for lost: the second delivery is a no-op (see `claim`).
+    its pop and its execution's registration may be taken for lost: the second delivery is a no-op
+    (see `claim`).
     """
     lost: set[str] = set()
     for name, job_ids in queued.items():
@@ -279,15 +282,17 @@ def _popped_jobs(redis: Redis, queued: dict[str, list[str]]) -> set[str]:
         with redis.pipeline(transaction=False) as pipeline:
             pipeline.lrange(queue.key, 0, -1)
             pipeline.lrange(queue.intermediate_queue_key, 0, -1)
+            now = time.time()
             for job_id in job_ids:
-                pipeline.zscore(queue.started_job_registry.key, job_id)
+                # An execution's score is when it expires unless its worker beats again.
+                pipeline.zcount(ExecutionRegistry.key_template.format(job_id), now, "+inf")
                 pipeline.zscore(queue.scheduled_job_registry.key, job_id)
                 pipeline.hget(RQJob.key_for(job_id), "status")
             listed, intermediate, *held = pipeline.execute()
         on_lists = {_text(job_id) for job_id in (*listed, *intermediate)}
         for index, job_id in enumerate(job_ids):
-            started, scheduled, status = held[3 * index : 3 * index + 3]
-            if job_id not in on_lists and started is None and scheduled is None and _as_bytes(status) == b"queued":
+            executions, scheduled, status = held[3 * index : 3 * index + 3]
+            if job_id not in on_lists and not executions and scheduled is None and _as_bytes(status) == b"queued":
                 lost.add(job_id)
     return lost
 

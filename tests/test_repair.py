@@ -1,5 +1,6 @@
 """The repair: lost pushes, jobs gone from Redis, overdue scheduled jobs, running jobs whose worker died."""
 
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -63,12 +64,13 @@ def test_a_job_a_worker_popped_and_never_started_is_pushed_again_and_runs_once(r
     assert refreshed(other).state == Job.State.SUCCEEDED
 
 
-def test_a_queued_job_on_rqs_intermediate_list_or_started_registry_is_left_alone(redis):
+def test_a_queued_job_on_rqs_intermediate_list_or_with_a_live_execution_is_left_alone(redis):
     moved, started = handlers.add.enqueue(1, 1), handlers.add.enqueue(1, 2)
-    # RQ's single-queue dequeue moves the id to an intermediate list, then into the started registry.
+    # RQ's single-queue dequeue moves the id to an intermediate list; a worker registers an execution
+    # of the job before its work horse marks it started.
     redis.lmove("rq:queue:default", "rq:queue:default:intermediate")
     redis.lpop("rq:queue:default")
-    redis.zadd("rq:wip:default", {str(started.pk): 9999999999})
+    redis.zadd(f"rq:executions:{started.pk}", {"an-execution": time.time() + 90})
     assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
     assert redis.lrange("rq:queue:default:intermediate", 0, -1) == [str(moved.pk).encode()]
     assert redis.llen("rq:queue:default") == 0
