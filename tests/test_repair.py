@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from redis import Redis
 from rq.job import Job as RQJob
 from rq.utils import utcformat
 
-from jobs_app import transport
+from jobs_app import repair, transport
 from jobs_app.models import Job, JobAttempt
 from jobs_app.sweeper import SweepOptions, sweep
 from jobs_app.worker import SimpleWorker
@@ -222,3 +223,17 @@ def test_a_second_sweeper_skips_the_repair_while_one_holds_its_lock(ago):
 def test_the_repair_can_be_left_out(ago):
     JobFactory(needs_push=True)
     assert sweep(SweepOptions(repair=False)).repaired == 0
+
+
+def test_a_repair_lock_whose_release_redis_did_not_answer_is_released_by_the_next_pass(redis):
+    # The primary died as a pass ended: the lock was copied to the replica, the release never arrived.
+    lock = transport.lock(repair.LOCK_NAME, timeout=300)
+    assert lock.acquire()
+    reachable, lock.redis = lock.redis, Redis.from_url("redis://127.0.0.1:1/0")
+    repair._release(lock)
+    lock.redis = reachable  # the control connection follows the failover
+    assert redis.exists(f"jobs_app:lock:{repair.LOCK_NAME}")
+    job = JobFactory(needs_push=True)
+    assert sweep().details["pushed"] == 1  # not "skipped: another sweeper is repairing" for 5 minutes
+    assert not refreshed(job).needs_push
+    assert not redis.exists(f"jobs_app:lock:{repair.LOCK_NAME}")
