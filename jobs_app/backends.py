@@ -60,9 +60,9 @@ STATUS: dict[str, TaskResultStatus] = {
 }
 # The states in which an attempt has finished the task (SUCCESSFUL or FAILED): `task_finished` is sent.
 FINISHED_BY_ATTEMPT = frozenset({State.SUCCEEDED, State.FAILED, State.DEAD})
-# JobAttempt.Outcome.FAILED and KILLED. Models are imported where used, so that a `@task` module may be
+# JobAttempt.FAILURES, spelt out: models are imported where used, so that a `@task` module may be
 # imported before the app registry is ready (from a models.py, say), as with Django's own backends.
-_FAILED_OUTCOMES = ("failed", "killed")
+_FAILED_OUTCOMES = ("failed", "killed", "timed_out")
 
 # Every task a JobsAppBackend has validated, by module path (its handler's name). The worker finds a
 # job's task here, never by importing the path stored on the row.

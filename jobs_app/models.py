@@ -110,6 +110,8 @@ class Job(models.Model):
             # The failed list, newest failure first: a walk down this small index, not a sort of every failed row
             # (the admin adds the primary key to the ordering).
             models.Index(fields=["-failed_at", "-id"], condition=Q(failed_at__isnull=False), name="jobs_failed_list"),
+            # The repair's look for rows whose push is not done: a few rows, found without a walk over the backlog.
+            models.Index(fields=["id"], condition=Q(needs_push=True), name="jobs_needs_push"),
             # A failure group's jobs: counted and listed per group without reading any other row.
             models.Index(fields=["fingerprint", "state", "-failed_at"], name="jobs_fingerprint_state"),
         ]
@@ -136,6 +138,10 @@ class JobAttempt(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
         KILLED = "killed", _("Killed (its worker died)")
+        TIMED_OUT = "timed_out", _("Timed out")
+
+    # The outcomes of an attempt that ended in error: raised, its worker died, or its time ran out.
+    FAILURES = frozenset({Outcome.FAILED, Outcome.KILLED, Outcome.TIMED_OUT})
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="history", verbose_name=_("job"))
     cycle = models.PositiveIntegerField(_("cycle"))

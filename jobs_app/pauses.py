@@ -28,6 +28,10 @@ PAUSED_KEY = "jobs_app:paused"
 QUEUE, HANDLER = "queue", "handler"
 KINDS = (QUEUE, HANDLER)
 _SEP = "\t"
+# A worker reads the flags at most this often (one HGETALL) instead of once per job: a pause set
+# anywhere holds on every worker within this many seconds.
+FLAGS_MAX_AGE = 1.0
+_flags_read: tuple[float, dict[str, str]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +77,7 @@ def pause(kind: str, name: str, *, handlers: Collection[str], by: str = "") -> b
     _check(kind, name, handlers)
     value = json.dumps({"since": time.time(), "by": by})
     paused_now = transport.write_hash_field(PAUSED_KEY, _SEP.join((kind, name)), value, only_if_absent=True)
+    forget_flags()
     if paused_now:
         logger.warning("Paused: %s %s%s", kind, name, f" by {by}" if by else "")
     return paused_now
@@ -85,6 +90,7 @@ def resume(kind: str, name: str, *, handlers: Collection[str], by: str = "") -> 
     """
     _check(kind, name, handlers)
     resumed = transport.delete_hash_field(PAUSED_KEY, _SEP.join((kind, name)))
+    forget_flags()
     if resumed:
         logger.warning("Resumed: %s %s%s", kind, name, f" by {by}" if by else "")
     return resumed
@@ -107,9 +113,23 @@ def paused() -> list[Pause]:
 
 
 def holding(queue: str, handler: str) -> Pause | None:
-    """The pause that holds a job of `handler` on `queue` (the queue's first), or None: one round trip."""
-    fields = [_SEP.join((QUEUE, queue)), _SEP.join((HANDLER, handler))]
-    for field, raw in zip(fields, transport.read_hash_fields(PAUSED_KEY, fields), strict=True):
-        if raw is not None:
-            return _pause_of(field, raw)
+    """The pause that holds a job of `handler` on `queue` (the queue's first), or None.
+
+    Reads the flags as of at most `FLAGS_MAX_AGE` seconds ago: at most one round trip a second per
+    process, however many jobs it runs. Raises `redis.RedisError` when they must be read and cannot.
+    """
+    global _flags_read
+    now = time.monotonic()
+    if _flags_read is None or now - _flags_read[0] >= FLAGS_MAX_AGE:
+        _flags_read = (now, transport.read_hash(PAUSED_KEY))
+    flags = _flags_read[1]
+    for field in (_SEP.join((QUEUE, queue)), _SEP.join((HANDLER, handler))):
+        if field in flags:
+            return _pause_of(field, flags[field])
     return None
+
+
+def forget_flags() -> None:
+    """The next look reads the flags afresh (this process changed one, or Redis was emptied)."""
+    global _flags_read
+    _flags_read = None

@@ -108,31 +108,6 @@ class PoolWorker(worker.SimpleWorker):
         self.jobs_done = 0
         self.recycled = False
 
-    # RQ beats several times a job on its own (after the job, before and after the dequeue), each a round
-    # trip: within this many seconds of a beat that set the worker's full TTL, plain beats are skipped.
-    BEAT_AT_MOST_EVERY = 1.0
-    _full_beat_at = 0.0
-
-    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        if timeout is not None:
-            # A job's beat sets a TTL of its own (its timeout + 60 s): the next plain beat must restore the full one.
-            self._full_beat_at = 0.0
-        elif pipeline is not None:
-            self._full_beat_at = time.monotonic()  # the full TTL, in the caller's pipeline
-        elif time.monotonic() - self._full_beat_at < self.BEAT_AT_MOST_EVERY:
-            return
-        else:
-            self._full_beat_at = time.monotonic()
-        super().heartbeat(timeout, pipeline=pipeline)
-
-    _suspension_checked_at = 0.0
-
-    def check_for_suspension(self, burst: bool) -> None:
-        """RQ's check for `rq suspend` (a round trip before every job), at most once a second."""
-        if time.monotonic() - self._suspension_checked_at >= self.BEAT_AT_MOST_EVERY:
-            super().check_for_suspension(burst)
-            self._suspension_checked_at = time.monotonic()
-
     def _install_signal_handlers(self) -> None:
         # SIGTERM (from the pool) is RQ's warm stop; a second one is its cold stop. SIGINT is the
         # terminal's Ctrl-C, which the pool relays as SIGTERM.

@@ -9,6 +9,8 @@ let go of them (`killed`), recorded through `services.end_attempt` like any fail
 from __future__ import annotations
 
 import logging
+import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +33,9 @@ logger = logging.getLogger("jobs_app")
 LOCK_NAME = "sweeper-repair"
 _LOCK_TIMEOUT = 300
 KINDS = ("pushed", "overdue", "killed")
+# How far before a Redis's verified mark the repair looks again: a job's `created_at` is taken before its
+# transaction commits, so a row may appear some time after that moment, and its push after it.
+MARK_MARGIN = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,18 +119,51 @@ def _push(scope: Scope, pks: list) -> int:
 
 
 def _repair_lost(scope: Scope, cutoff: datetime) -> int:
-    """Waiting jobs never pushed (`needs_push`), and queued jobs whose RQ job is gone from Redis."""
+    """Waiting jobs never pushed (`needs_push`), and queued jobs whose RQ job is gone from Redis.
+
+    What is lost, not the backlog: in each Redis, only the queued jobs created since its verified
+    mark (less `MARK_MARGIN`) are looked up, plus those RQ put in its failed-job registries. A Redis
+    without the mark has lost data (or was never verified): all its queued jobs are looked up once.
+    """
     pushed = 0
     never_pushed = scope.filter(Job.objects.filter(state__in=RUNNABLE, needs_push=True))
     for rows in services.batches(never_pushed, (), scope.batch_size):
         pushed += _push(scope, [pk for (pk,) in rows])
-    queued = scope.filter(Job.objects.filter(state=State.QUEUED, needs_push=False, created_at__lte=cutoff))
-    for rows in services.batches(queued, ("queue",), scope.batch_size):
-        missing = transport.missing_jobs((queue, str(pk)) for pk, queue in rows)
-        pushed += _push(scope, [pk for pk, _queue in rows if str(pk) in missing])
+    # Only a pass over every job, that changes things, moves a mark.
+    marks = not scope.queues and not scope.handler and not scope.dry_run
+    for queues in transport.queues_by_connection(scope.queues or transport.configured_queues()):
+        mark = transport.verified_until(queues[0], start=marks)
+        queued = scope.filter(Job.objects.filter(state=State.QUEUED, needs_push=False, queue__in=queues))
+        recent = queued.filter(created_at__lte=cutoff)
+        if mark is not None:
+            since = mark - MARK_MARGIN
+            # Job ids are UUIDv7, made with `created_at`: bounding the id as well makes the walk a range
+            # of the (state, id) index instead of a scan of every queued job's entry.
+            recent = recent.filter(created_at__gt=since, pk__gte=first_uuid7_at(since))
+        for rows in services.batches(recent, ("queue",), scope.batch_size):
+            pushed += _push_missing(scope, rows)
+        # Older jobs that RQ failed before their claim (a work horse killed, the database unreachable).
+        failed_in_rq = transport.failed_job_ids(queues)
+        for start in range(0, len(failed_in_rq), scope.batch_size):
+            batch = queued.filter(pk__in=failed_in_rq[start : start + scope.batch_size])
+            pushed += _push_missing(scope, list(batch.order_by("pk").values_list("pk", "queue")))
+        if marks and (mark is None or cutoff > mark):
+            transport.set_verified(queues[0], cutoff)
     if pushed:
         logger.warning("Repair: pushed %d waiting job(s) that were missing from Redis", pushed)
     return pushed
+
+
+def first_uuid7_at(moment: datetime) -> uuid.UUID:
+    """The smallest UUIDv7 (RFC 9562: 48 bits of Unix milliseconds, version 7, variant 2) made at `moment`."""
+    milliseconds = math.floor(moment.timestamp() * 1000)
+    return uuid.UUID(int=(milliseconds << 80) | (7 << 76) | (2 << 62))
+
+
+def _push_missing(scope: Scope, rows: Sequence[tuple]) -> int:
+    """Of `(pk, queue)` rows, push again those whose RQ job will not run as things stand."""
+    missing = transport.missing_jobs((queue, str(pk)) for pk, queue in rows)
+    return _push(scope, [pk for pk, _queue in rows if str(pk) in missing])
 
 
 def _repair_overdue(scope: Scope, cutoff: datetime) -> int:

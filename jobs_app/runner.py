@@ -215,7 +215,7 @@ def _call_with_timeout(handler: Handler, job: Job) -> Any:
 def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at: datetime) -> Retry | None:
     decision = services.end_attempt(
         job,
-        outcome=JobAttempt.Outcome.FAILED,
+        outcome=JobAttempt.Outcome.TIMED_OUT if isinstance(error, JobTimeout) else JobAttempt.Outcome.FAILED,
         error=error,
         give_up_on=None if handler is None else handler.give_up_on,
         traceback="".join(traceback_module.format_exception(error)),

@@ -6,6 +6,9 @@ them writes a `Job` row by itself.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import logging
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -14,10 +17,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, DateTimeField, F, QuerySet, Value, When
+from django.db.models import Case, DateTimeField, F, Field, QuerySet, Value, When
+from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from redis import RedisError
+from uuid6 import uuid7
 
 from . import groups, metrics, transport
 from .logs import job_extra
@@ -88,16 +93,21 @@ def batches(
         last_pk = rows[-1][0]
 
 
-def push_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
+def push_on_commit(dispatches: Sequence[transport.Dispatch], *, confirm: bool = False) -> None:
     """Push jobs to RQ once the current transaction commits (at once outside one).
 
     If Redis cannot be reached, the rows are marked `needs_push` for the sweeper's
-    repair and the caller carries on: no exception reaches the request.
+    repair and the caller carries on: no exception reaches the request. With `confirm`
+    (rows the caller marked `needs_push` in the transaction), the mark is cleared once pushed.
     """
 
     def push() -> None:
         try:
             transport.push(dispatches)
+            if confirm:
+                Job.objects.filter(pk__in=[dispatch.job_id for dispatch in dispatches], needs_push=True).update(
+                    needs_push=False
+                )
         except RedisError as error:
             logger.error(
                 "Could not push %d job(s) to Redis (%s); they are kept and will be pushed by the sweeper's repair",
@@ -113,7 +123,7 @@ def enqueue(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """Record a job for `handler` in the caller's transaction; push it to RQ on commit."""
     job = _new_job(handler, args, kwargs, now=timezone.now())
     if handler.idempotency_key is None:
-        job.save(force_insert=True)
+        _insert_jobs([job])
     else:
         existing = _holder_of(handler.idempotency_key)
         if existing is not None:
@@ -137,11 +147,74 @@ def enqueue_many(handler: Handler, calls: Iterable[tuple[tuple[Any, ...], dict[s
     if handler.idempotency_key is not None:
         raise TypeError(f"{handler.name}: enqueue_many() cannot share one idempotency_key between jobs")
     now = timezone.now()
-    jobs = [_new_job(handler, args, kwargs, now=now) for args, kwargs in calls]
+    jobs: list[Job] = []
+    for args, kwargs in calls:
+        jobs.append(_new_job(handler, args, kwargs, now=now) if not jobs else _sibling(jobs[0], handler, args, kwargs))
     with transaction.atomic():
-        Job.objects.bulk_create(jobs, batch_size=BULK_BATCH_SIZE)
+        for start in range(0, len(jobs), BULK_BATCH_SIZE):
+            _insert_jobs(jobs[start : start + BULK_BATCH_SIZE])
         push_on_commit([dispatch_of(job) for job in jobs])
     return jobs
+
+
+# The columns in which the jobs of one `enqueue_many` call differ; the others are the handler's and the moment's.
+_PER_JOB_FIELDS = frozenset({"id", "args", "kwargs"})
+
+
+def _insert_jobs(jobs: Sequence[Job]) -> None:
+    """INSERT new rows for `jobs` (all of one handler, made at one moment by `_new_job`), without the ORM's
+    per-value preparation and per-batch SQL building: the columns that are the same for every job are
+    prepared once. On PostgreSQL, one statement (the varying columns as arrays, through `unnest`); elsewhere
+    one prepared statement run for each row (`executemany`)."""
+    fields, sql, unnest_sql = _insert_plan(connection.vendor)
+    first = jobs[0]
+    template = [field.get_db_prep_save(getattr(first, field.attname), connection) for field in fields]
+    varying = [(index, field) for index, field in enumerate(fields) if field.name in _PER_JOB_FIELDS]
+    with connection.cursor() as cursor:
+        if len(jobs) == 1:
+            cursor.execute(sql, template)
+        elif unnest_sql is not None:
+            constants = [value for index, value in enumerate(template) if fields[index].name not in _PER_JOB_FIELDS]
+            arrays = [[_json_or_value(field, getattr(job, field.attname)) for job in jobs] for _index, field in varying]
+            cursor.execute(unnest_sql, [*constants, *arrays])
+        else:
+            rows = []
+            for job in jobs:
+                row = list(template)
+                for index, field in varying:
+                    row[index] = field.get_db_prep_save(getattr(job, field.attname), connection)
+                rows.append(row)
+            cursor.executemany(sql, rows)
+    for job in jobs:
+        job._state.adding = False
+        job._state.db = connection.alias
+
+
+def _json_or_value(field: Any, value: Any) -> Any:
+    # In an array a JSON value goes as its text (cast to jsonb in the statement).
+    return json.dumps(value) if field.get_internal_type() == "JSONField" else value
+
+
+@functools.cache
+def _insert_plan(vendor: str) -> tuple[list, str, str | None]:
+    """The single-row INSERT, and on PostgreSQL the many-row one: constants cast to their column's type,
+    the per-job columns from `unnest` of typed arrays."""
+    quote = connection.ops.quote_name
+    fields = list(Job._meta.concrete_fields)
+    table = quote(Job._meta.db_table)
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
+    if vendor != "postgresql":
+        return fields, sql, None
+    varying = [field for field in fields if field.name in _PER_JOB_FIELDS]
+    selected = ", ".join(
+        f"u.{quote(field.column)}" if field.name in _PER_JOB_FIELDS else f"CAST(%s AS {field.db_type(connection)})"
+        for field in fields
+    )
+    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in varying)
+    names = ", ".join(quote(field.column) for field in varying)
+    return fields, sql, f"INSERT INTO {table} ({columns}) SELECT {selected} FROM unnest({arrays}) AS u({names})"
 
 
 def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *, now: datetime) -> Job:
@@ -166,6 +239,15 @@ def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *,
     )
 
 
+def _sibling(first: Job, handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Job:
+    """A job like `first` (same handler, same moment) with its own id and arguments, without `Job.__init__`
+    walking every field again: a copy of `first`'s attributes."""
+    job_args, job_kwargs = encode_arguments(handler.name, args, kwargs)
+    job = Job.__new__(Job)
+    job.__dict__.update(first.__dict__, id=uuid7(), args=job_args, kwargs=job_kwargs, _state=ModelState())
+    return job
+
+
 def _holder_of(idempotency_key: str) -> Job | None:
     return Job.objects.unfinished().filter(idempotency_key=idempotency_key).first()
 
@@ -177,28 +259,37 @@ def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -
     come, becomes `running`, so a job delivered twice runs once at a time. None when
     the job is not waiting (someone else has it, it is finished or not due at `now`, or has no row).
     """
-    # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on
-    # every job (SQLite 3.35+ and PostgreSQL both have RETURNING).
-    table, state, attempts, started_at, worker, pk, scheduled_for = map(
-        connection.ops.quote_name,
-        (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for"),
-    )
+    # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on every job (SQLite 3.35+
+    # and PostgreSQL both have RETURNING). The row is built straight from the returned values, with the
+    # converters the ORM would apply, without a RawQuerySet's per-query column mapping.
+    sql, field_names, compiler, converters = _claim_plan(connection.vendor)
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    pk = Job._meta.pk.get_db_prep_value(job_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [State.RUNNING, at, worker_name, pk, State.QUEUED, State.SCHEDULED, at])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (values,) = compiler.apply_converters([row], converters) if converters else [row]
+    return Job.from_db(connection.alias, field_names, list(values))
+
+
+@functools.cache
+def _claim_plan(vendor: str) -> tuple[str, list[str], Any, dict]:
+    """The claim's SQL, the fields it returns, and the ORM's converters for them (once per database vendor)."""
+    quote = connection.ops.quote_name
+    fields = Job._meta.concrete_fields
+    table, state, attempts, started_at, worker, pk, scheduled_for = map(
+        quote, (Job._meta.db_table, "state", "attempts", "started_at", "worker_name", "id", "scheduled_for")
+    )
+    returning = ", ".join(quote(field.column) for field in fields)
     sql = (
         f"UPDATE {table} SET {state} = %s, {attempts} = {attempts} + 1, {started_at} = %s, {worker} = %s "
-        f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING *"
+        f"WHERE {pk} = %s AND ({state} = %s OR ({state} = %s AND {scheduled_for} <= %s)) RETURNING {returning}"
     )
-    params = [
-        State.RUNNING,
-        at,
-        worker_name,
-        Job._meta.pk.get_db_prep_value(job_id, connection),
-        State.QUEUED,
-        State.SCHEDULED,
-        at,
-    ]
-    claimed = list(Job.objects.raw(sql, params))
-    return claimed[0] if claimed else None
+    compiler = Job.objects.all().query.get_compiler(connection=connection)
+    converters = compiler.get_converters([field.get_col(Job._meta.db_table) for field in fields])
+    return sql, [field.attname for field in fields], compiler, converters
 
 
 def release(job: Job, *, until: datetime) -> bool:
@@ -263,7 +354,7 @@ def end_attempt(
     """This attempt of `job` ended with `error`: the one path for a failed, killed or timed-out attempt.
 
     Asks the retry policy (`give_up_on` None: the handler is gone, so nothing can run it: give
-    up), records the attempt with `outcome` (`JobAttempt.Outcome.FAILED` or `KILLED`), and moves
+    up), records the attempt with `outcome` (`JobAttempt.Outcome.FAILED`, `KILLED` or `TIMED_OUT`), and moves
     the row to `scheduled` for a retry, `failed` or `dead`. A retry is handed back to RQ when the
     transaction commits, unless `redelivered_by_rq` (the runner, inside the job's own RQ job,
     returns RQ a `Retry` instead: a push under the same id would be deleted when that RQ job ends).
@@ -322,33 +413,89 @@ def _finish_attempt(
     attempt_fields: dict[str, str] | None = None,
     then: Callable[[], None] | None = None,
 ) -> bool:
-    with transaction.atomic():
-        # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
-        updated = Job.objects.filter(pk=job.pk, state=State.RUNNING, cycle=job.cycle, attempts=job.attempts).update(
-            **changes
-        )
-        if not updated:
-            logger.warning(
-                "Not recorded: %s is no longer this running attempt", job.label, extra=job_extra(job, outcome="stale")
-            )
-            return False
-        JobAttempt.objects.create(
-            job=job,
-            cycle=job.cycle,
-            number=job.attempts,
-            started_at=started_at,
-            finished_at=finished_at,
-            duration=finished_at - started_at,
-            outcome=outcome,
-            worker_name=job.worker_name,
-            **(attempt_fields or {}),
-        )
-        if then is not None:
+    """Move the row with `changes` and record its `JobAttempt`, only while it is still this running attempt.
+
+    Raw SQL, built once per shape of `changes`: on PostgreSQL one statement (an UPDATE ...
+    RETURNING feeding the INSERT), on other databases the UPDATE and the INSERT in one transaction;
+    `then` (the failure group's count) runs in the same transaction once the attempt is recorded.
+    """
+    attempt = {
+        **_attempt_defaults(),
+        "cycle": job.cycle,
+        "number": job.attempts,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration": finished_at - started_at,
+        "outcome": outcome,
+        "worker_name": job.worker_name,
+        **(attempt_fields or {}),
+    }
+    update_sql, insert_sql, combined_sql = _finish_sql(connection.vendor, tuple(changes), tuple(attempt))
+    set_params = [_prep(Job, name, value) for name, value in changes.items()]
+    # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
+    where_params = [_prep(Job, "id", job.pk), State.RUNNING, job.cycle, job.attempts]
+    attempt_params = [_prep(JobAttempt, name, value) for name, value in attempt.items()]
+    # One statement needs no transaction of its own; two statements, or a `then`, do.
+    one_statement = combined_sql is not None and then is None
+    with contextlib.nullcontext() if one_statement else transaction.atomic():
+        with connection.cursor() as cursor:
+            if combined_sql is not None:
+                cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
+                recorded = cursor.rowcount == 1
+            else:
+                cursor.execute(update_sql, [*set_params, *where_params])
+                recorded = cursor.rowcount == 1
+                if recorded:
+                    cursor.execute(insert_sql, [_prep(Job, "id", job.pk), *attempt_params])
+        if recorded and then is not None:
             then()  # in the same transaction: a recorded failure is always counted in its group
+    if not recorded:
+        logger.warning(
+            "Not recorded: %s is no longer this running attempt", job.label, extra=job_extra(job, outcome="stale")
+        )
+        return False
     for field, value in changes.items():
         setattr(job, field, value)
     metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
     return True
+
+
+@functools.cache
+def _attempt_defaults() -> dict[str, Any]:
+    """Every `JobAttempt` column but its id and job, with its default: the raw INSERT names them all."""
+    return {
+        field.name: field.get_default() for field in JobAttempt._meta.concrete_fields if field.name not in ("id", "job")
+    }
+
+
+def _field(model: type[Job] | type[JobAttempt], name: str) -> Field:
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)  # a concrete column, not a relation's other side
+    return field
+
+
+def _prep(model: type[Job] | type[JobAttempt], name: str, value: Any) -> Any:
+    return _field(model, name).get_db_prep_save(value, connection)
+
+
+@functools.cache
+def _finish_sql(vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...]) -> tuple[str, str, str | None]:
+    """The UPDATE, the INSERT and (PostgreSQL) the one statement doing both, for these columns."""
+    quote = connection.ops.quote_name
+    job_table, attempt_table = quote(Job._meta.db_table), quote(JobAttempt._meta.db_table)
+    assignments = ", ".join(f"{quote(_field(Job, name).column)} = %s" for name in changed)
+    condition = f"{quote('id')} = %s AND {quote('state')} = %s AND {quote('cycle')} = %s AND {quote('attempts')} = %s"
+    update = f"UPDATE {job_table} SET {assignments} WHERE {condition}"
+    columns = ", ".join(quote(_field(JobAttempt, name).column) for name in ("job", *attempt))
+    placeholders = ", ".join(["%s"] * len(attempt))
+    insert = f"INSERT INTO {attempt_table} ({columns}) VALUES (%s, {placeholders})"
+    combined = None
+    if vendor == "postgresql":
+        combined = (
+            f"WITH moved AS ({update} RETURNING {quote('id')}) "
+            f"INSERT INTO {attempt_table} ({columns}) SELECT moved.{quote('id')}, {placeholders} FROM moved"
+        )
+    return update, insert, combined
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -435,7 +582,9 @@ def rerun(
         "result": None,
         "progress": 0,
         "progress_message": "",
-        "needs_push": False,
+        # Until the push on commit clears it: the repair looks up queued jobs by creation time, and a
+        # re-run job is old, so a process that dies between the commit and the push leaves it marked.
+        "needs_push": True,
     }
     if auto_retry:
         changes["auto_retries"] = F("auto_retries") + 1
@@ -447,10 +596,14 @@ def rerun(
         jobs,
         states=RETRYABLE,
         changes=changes,
-        then=push_on_commit,
+        then=_push_rerun_on_commit,
         batch_size=batch_size,
         spread=spread,
     )
+
+
+def _push_rerun_on_commit(dispatches: Sequence[transport.Dispatch]) -> None:
+    push_on_commit(dispatches, confirm=True)
 
 
 def cancel(jobs: Job | JobQuerySet, *, batch_size: int = RERUN_BATCH_SIZE) -> CancelResult:

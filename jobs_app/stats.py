@@ -154,7 +154,7 @@ def failures_by_handler(since: datetime) -> dict[str, int]:
     """Failed attempts (including killed ones, and ones retried since) per handler that finished after `since`."""
     rows = (
         JobAttempt.objects.order_by()
-        .filter(finished_at__gte=since, outcome__in=(JobAttempt.Outcome.FAILED, JobAttempt.Outcome.KILLED))
+        .filter(finished_at__gte=since, outcome__in=JobAttempt.FAILURES)
         .values_list("job__handler")
         .annotate(count=Count("pk"))
     )

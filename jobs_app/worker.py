@@ -42,6 +42,7 @@ from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
 from . import (
+    lean,
     runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
     transport,
 )
@@ -457,5 +458,8 @@ class Worker(_JobsAppWorkerMixin, rq.Worker):
     """The forking worker (one work horse per job): for handlers that need a process of their own per job."""
 
 
-class SimpleWorker(_JobsAppWorkerMixin, rq.SimpleWorker):
-    """Runs jobs in the worker process itself; the production pool (jobs_app.pool) runs N of them."""
+class SimpleWorker(lean.LeanWorkerMixin, _JobsAppWorkerMixin, rq.SimpleWorker):
+    """Runs jobs in the worker process itself; the production pool (jobs_app.pool) runs N of them.
+
+    jobs_app's own jobs take the lean path of `jobs_app.lean` (RQ's bookkeeping in fewer round trips).
+    """

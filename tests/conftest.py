@@ -15,7 +15,7 @@ from django.db import connection
 from django.utils import timezone
 from rq.registry import ScheduledJobRegistry
 
-from jobs_app import transport
+from jobs_app import pauses, transport
 from jobs_app.models import Job
 from jobs_app.signals import job_dead
 from jobs_app.testing import RedisServer
@@ -48,6 +48,7 @@ def redis(redis_url):
 def _clean_slate(redis_url):
     """Every test starts with an empty Redis and no recorded hook calls."""
     transport.connection("default").flushdb()
+    pauses.forget_flags()  # this process's look at the pause flags was of the Redis just emptied
     test_handlers.hook_calls.clear()
     yield
 

@@ -175,7 +175,7 @@ def test_a_finished_job_frees_the_key(state):
 
 
 def test_enqueue_many_records_every_job_and_pushes_them_all(redis, django_assert_max_num_queries):
-    # Bulk INSERTs: SQLite caps the rows per statement at 999 parameters, so ~40 rows a statement there.
+    # Batches of 1,000 jobs: one INSERT ... SELECT FROM unnest on PostgreSQL, one executemany elsewhere.
     with django_assert_max_num_queries(100):
         jobs = handlers.echo.enqueue_many([(n,) for n in range(2500)] + [Call("x", flag=True)])
     assert len(jobs) == Job.objects.filter(handler="test.echo", state=Job.State.QUEUED).count() == 2501
@@ -194,6 +194,22 @@ def test_enqueue_many_checks_every_call_before_writing_anything():
 def test_enqueue_many_refuses_one_idempotency_key_for_many_jobs():
     with pytest.raises(TypeError, match="cannot share one idempotency_key"):
         handlers.echo.using(idempotency_key="k").enqueue_many([(1,), (2,)])
+
+
+def test_enqueue_many_rows_read_back_as_the_jobs_it_returned(redis):
+    calls = [((n, "é"), {}) for n in range(3)] + [((), {"flag": True, "nested": {"list": [1, None]}})]
+    jobs = handlers.echo.using(priority="high", delay=60, attempts=5).enqueue_many(
+        [Call(*args, **kwargs) for args, kwargs in calls]
+    )
+    fields = [field.attname for field in Job._meta.concrete_fields]
+    stored = {job.pk: job for job in Job.objects.filter(pk__in=[job.pk for job in jobs])}
+    assert len({job.pk for job in jobs}) == len(calls)
+    for job in jobs:
+        assert [getattr(stored[job.pk], name) for name in fields] == [getattr(job, name) for name in fields]
+    assert [(job.args, job.kwargs) for job in jobs] == [([n, "é"], {}) for n in range(3)] + [
+        ([], {"flag": True, "nested": {"list": [1, None]}})
+    ]
+    assert {job.state for job in jobs} == {Job.State.SCHEDULED}
 
 
 # Edge cases (issue 15, defect 9); the whole class of unstorable arguments is in test_payload.py.

@@ -9,9 +9,10 @@ from django.test import override_settings
 from django.utils import timezone
 from redis import Redis
 from rq.job import Job as RQJob
+from rq.registry import FailedJobRegistry
 from rq.utils import utcformat
 
-from jobs_app import repair, transport
+from jobs_app import repair, services, transport
 from jobs_app.models import Job, JobAttempt
 from jobs_app.sweeper import SweepOptions, sweep
 from jobs_app.worker import SimpleWorker
@@ -237,3 +238,52 @@ def test_a_repair_lock_whose_release_redis_did_not_answer_is_released_by_the_nex
     assert sweep().details["pushed"] == 1  # not "skipped: another sweeper is repairing" for 5 minutes
     assert not refreshed(job).needs_push
     assert not redis.exists(f"jobs_app:lock:{repair.LOCK_NAME}")
+
+
+# Lost jobs found without walking the backlog: the verified mark in Redis.
+
+
+def queued_long_ago(ago, count=1, **kwargs):
+    """Queued jobs created an hour ago and pushed to Redis, as a backlog holds them."""
+    jobs = JobFactory.create_batch(count, created_at=ago(hours=1), **kwargs)
+    transport.push([services.dispatch_of(job) for job in jobs])
+    return jobs
+
+
+def test_a_pass_marks_redis_verified_up_to_the_grace_period_and_a_dry_run_does_not(redis):
+    sweep(SweepOptions(dry_run=True))
+    assert not redis.exists(transport.VERIFIED_MARK)
+    now = timezone.now()
+    sweep(now=now)
+    assert transport.verified_until("default") == now - timedelta(seconds=60)
+
+
+def test_queued_jobs_older_than_the_mark_are_found_again_when_redis_loses_everything(run_worker, redis, ago):
+    jobs = queued_long_ago(ago, 3, args=[1, 1])
+    assert sweep().repaired == 0  # all there: the mark is set
+    assert redis.exists(transport.VERIFIED_MARK)
+    redis.flushall()  # the mark goes with the jobs
+    assert sweep().details["pushed"] == 3
+    run_worker("default")
+    assert {refreshed(job).state for job in jobs} == {Job.State.SUCCEEDED}
+
+
+def test_a_queued_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago):
+    (job,) = queued_long_ago(ago, args=[2, 2])
+    sweep()
+    # Its work horse died before the claim: RQ put it in its failed registry, the row is still queued.
+    rq_job = RQJob.fetch(str(job.pk), connection=redis)
+    redis.lrem("rq:queue:default", 0, str(job.pk))
+    rq_job.set_status("failed")
+    FailedJobRegistry("default", connection=redis).add(rq_job, ttl=3600)
+    assert sweep().details["pushed"] == 1
+    run_worker("default")
+    assert refreshed(job).state == Job.State.SUCCEEDED
+
+
+def test_a_pass_over_some_queues_or_one_handler_uses_the_mark_but_does_not_move_it(redis, ago):
+    sweep(now=timezone.now() - timedelta(minutes=30))
+    mark = transport.verified_until("default")
+    sweep(SweepOptions(queues=["default"]))
+    sweep(SweepOptions(handler="testapp.add"))
+    assert transport.verified_until("default") == mark

@@ -85,3 +85,17 @@ def test_a_bulk_rerun_says_which_jobs_it_changed_and_why_it_left_the_others(redi
     assert {ref.label for ref in result.changed} == {job.label for job in failed}
     assert (result.retried, result.not_eligible, result.locked, result.total) == (3, 1, 0, 4)
     assert Job.objects.get(pk=waiting.pk).cycle == 1
+
+
+def test_a_rerun_job_is_marked_for_the_repair_until_its_push_is_done(redis):
+    # The repair looks up queued jobs by creation time and a re-run job is old: a process that died
+    # between the commit and the push would leave it queued and unpushed, so it stays marked until pushed.
+    from django.db import transaction
+
+    job = JobFactory(failed=True)
+    with transaction.atomic():
+        services.rerun(job)
+        assert Job.objects.get(pk=job.pk).needs_push
+    job.refresh_from_db()
+    assert job.state == Job.State.QUEUED and not job.needs_push
+    assert redis.lrange("rq:queue:default", 0, -1) == [str(job.pk).encode()]

@@ -138,6 +138,7 @@ def test_a_handler_running_past_its_timeout_fails_that_attempt(run_worker):
     assert (job.state, job.attempts, job.error_type) == (Job.State.FAILED, 1, "JobTimeout")
     assert "exceeded maximum timeout value (1 seconds)" in job.error_message
     assert job.history.get().duration < timedelta(seconds=3)
+    assert job.history.get().outcome == "timed_out"  # told apart from an error the handler raised
 
 
 def test_a_result_that_is_not_json_fails_the_attempt_with_a_clear_error(run_worker):

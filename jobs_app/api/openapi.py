@@ -69,7 +69,7 @@ _SUMMARY = {
 _ATTEMPT = {
     "cycle": _INTEGER,
     "number": _INTEGER,
-    "outcome": {"type": "string", "enum": ["succeeded", "failed", "killed"]},
+    "outcome": {"type": "string", "enum": ["succeeded", "failed", "killed", "timed_out"]},
     "started_at": _TIME,
     "finished_at": _TIME,
     "duration": {"type": "number", "description": "Seconds."},
