@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from redis import RedisError
+from redis.exceptions import LockError
+from redis.lock import Lock as RedisLock
 
 from . import services, transport
 from .conf import app_settings
@@ -63,6 +65,8 @@ def repair(scope: Scope | None = None, *, now: datetime | None = None) -> dict[s
     counts = dict.fromkeys(KINDS, 0)
     lock = transport.lock(LOCK_NAME, timeout=_LOCK_TIMEOUT)
     try:
+        if not scope.dry_run:
+            _release_unreleased()
         if not scope.dry_run and not lock.acquire():
             logger.info("Repair skipped: another sweeper is repairing")
             return counts
@@ -78,11 +82,34 @@ def repair(scope: Scope | None = None, *, now: datetime | None = None) -> dict[s
         logger.error("Repair stopped: Redis cannot be reached (%s); the next pass tries again", error)
     finally:
         if not scope.dry_run:
-            try:
-                lock.release()
-            except Exception:  # expired or Redis gone: it expires by itself
-                logger.debug("The repair lock had already expired")
+            _release(lock)
     return counts
+
+
+# Repair locks this process holds but could not release (Redis did not answer), with their tokens. A Sentinel
+# failover copies the lock to the new primary, where it would stop every sweeper's repair until it expires.
+_unreleased: list[tuple[RedisLock, str]] = []
+
+
+def _release(lock: RedisLock, token: str | None = None) -> None:
+    token = token or lock.local.token  # `release()` forgets the token even when Redis did not answer
+    if token is None:
+        return
+    lock.local.token = None
+    try:
+        lock.do_release(token)
+    except LockError:
+        logger.debug("The repair lock had already expired")
+    except RedisError:
+        _unreleased.append((lock, token))
+
+
+def _release_unreleased() -> None:
+    """Release the locks earlier passes could not, now that Redis answers again (or keep them for later)."""
+    pending = _unreleased[:]
+    _unreleased.clear()
+    for lock, token in pending:
+        _release(lock, token)
 
 
 def _push(scope: Scope, pks: list) -> int:

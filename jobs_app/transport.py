@@ -32,6 +32,7 @@ from redis.retry import Retry
 from redis.sentinel import SentinelConnectionPool
 from rq import Queue, Worker
 from rq.connections import get_connection_kwargs
+from rq.executions import ExecutionRegistry
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 from rq.utils import utcformat
@@ -273,12 +274,55 @@ def missing_jobs(dispatches: Iterable[tuple[str, str]], *, waiting: Iterable[str
     for redis, chunk in _chunks_per_connection(dispatches, itemgetter(0)):
         with redis.pipeline(transaction=False) as pipeline:
             for _queue, job_id in chunk:
-                pipeline.hget(RQJob.key_for(job_id), "status")
+                pipeline.hmget(RQJob.key_for(job_id), ["status", "origin"])
             found = pipeline.execute()
-        missing.update(
-            job_id for (_queue, job_id), status in zip(chunk, found, strict=True) if _as_bytes(status) not in runnable
-        )
+        popped: dict[str, list[str]] = {}
+        for (_queue, job_id), (status, origin) in zip(chunk, found, strict=True):
+            if _as_bytes(status) not in runnable:
+                missing.add(job_id)
+            elif _as_bytes(status) == b"queued" and origin:
+                popped.setdefault(_text(origin), []).append(job_id)
+        missing.update(_popped_jobs(redis, popped))
     return missing
+
+
+# A queue at most this long is read whole (one LRANGE) to tell which of its "queued" jobs are really on it.
+SHORT_QUEUE = 10_000
+
+
+def _popped_jobs(redis: Redis, queued: dict[str, list[str]]) -> set[str]:
+    """Of job ids whose RQ hash says "queued", by their RQ queue (`origin`), those that nothing holds.
+
+    Taken off their RQ queue, but not on RQ's intermediate list nor in its scheduled registry,
+    without a live RQ execution (which a worker registers before it forks, and keeps while it runs
+    the job), and still "queued" once those are read: a worker popped the id and never started it
+    (it died just then, or a failover lost its writes, or the reply to its pop) and no one will run
+    it. One pipeline per RQ queue of at most `SHORT_QUEUE` ids; a longer queue is left for a pass
+    when it is shorter (a job pushed again would wait behind that queue anyway). A worker between
+    its pop and its execution's registration may be taken for lost: the second delivery is a no-op
+    (see `claim`).
+    """
+    lost: set[str] = set()
+    for name, job_ids in queued.items():
+        queue = Queue(name, connection=redis, serializer=JSONSerializer)
+        if redis.llen(queue.key) > SHORT_QUEUE:
+            continue
+        with redis.pipeline(transaction=False) as pipeline:
+            pipeline.lrange(queue.key, 0, -1)
+            pipeline.lrange(queue.intermediate_queue_key, 0, -1)
+            now = time.time()
+            for job_id in job_ids:
+                # An execution's score is when it expires unless its worker beats again.
+                pipeline.zcount(ExecutionRegistry.key_template.format(job_id), now, "+inf")
+                pipeline.zscore(queue.scheduled_job_registry.key, job_id)
+                pipeline.hget(RQJob.key_for(job_id), "status")
+            listed, intermediate, *held = pipeline.execute()
+        on_lists = {_text(job_id) for job_id in (*listed, *intermediate)}
+        for index, job_id in enumerate(job_ids):
+            executions, scheduled, status = held[3 * index : 3 * index + 3]
+            if job_id not in on_lists and not executions and scheduled is None and _as_bytes(status) == b"queued":
+                lost.add(job_id)
+    return lost
 
 
 def failed_job_ids(queues: Iterable[str]) -> list[str]:

@@ -1,16 +1,18 @@
 """The repair: lost pushes, jobs gone from Redis, overdue scheduled jobs, running jobs whose worker died."""
 
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from redis import Redis
 from rq.job import Job as RQJob
 from rq.registry import FailedJobRegistry
 from rq.utils import utcformat
 
-from jobs_app import services, transport
+from jobs_app import repair, services, transport
 from jobs_app.models import Job, JobAttempt
 from jobs_app.sweeper import SweepOptions, sweep
 from jobs_app.worker import SimpleWorker
@@ -50,6 +52,42 @@ def test_queued_jobs_still_in_redis_are_left_alone(redis):
     handlers.add.enqueue(1, 1)
     assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
     assert redis.llen("rq:queue:default") == 1
+
+
+def test_a_job_a_worker_popped_and_never_started_is_pushed_again_and_runs_once(run_worker, redis):
+    # A worker took the id off its RQ queue and died, or a failover lost its later writes (or the
+    # reply to its pop): the RQ hash still says "queued", but no list or registry holds the id.
+    job, other = handlers.add.enqueue(2, 3), handlers.add.enqueue(1, 1)
+    assert redis.lpop("rq:queue:default") == str(job.pk).encode()
+    assert redis.hget(RQJob.key_for(str(job.pk)), "status") == b"queued"
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).details["pushed"] == 1
+    run_worker("default")
+    assert (refreshed(job).state, refreshed(job).result, refreshed(job).attempts) == (Job.State.SUCCEEDED, 5, 1)
+    assert refreshed(other).state == Job.State.SUCCEEDED
+
+
+def test_a_queued_job_on_rqs_intermediate_list_or_with_a_live_execution_is_left_alone(redis):
+    moved, started = handlers.add.enqueue(1, 1), handlers.add.enqueue(1, 2)
+    # RQ's single-queue dequeue moves the id to an intermediate list; a worker registers an execution
+    # of the job before its work horse marks it started.
+    redis.lmove("rq:queue:default", "rq:queue:default:intermediate")
+    redis.lpop("rq:queue:default")
+    redis.zadd(f"rq:executions:{started.pk}", {"an-execution": time.time() + 90})
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
+    assert redis.lrange("rq:queue:default:intermediate", 0, -1) == [str(moved.pk).encode()]
+    assert redis.llen("rq:queue:default") == 0
+
+
+def test_a_popped_job_behind_a_long_queue_waits_until_the_queue_is_short(redis, monkeypatch):
+    # Reading a long queue whole on every pass would cost the backlog: it is read once it is short.
+    popped = handlers.add.enqueue(1, 1)
+    handlers.add.enqueue(1, 2)
+    redis.lpop("rq:queue:default")
+    monkeypatch.setattr(transport, "SHORT_QUEUE", 0)
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).repaired == 0
+    monkeypatch.setattr(transport, "SHORT_QUEUE", 1)
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).details["pushed"] == 1
+    assert redis.lrange("rq:queue:default", 0, -1)[-1] == str(popped.pk).encode()
 
 
 def test_overdue_scheduled_jobs_are_pushed(run_worker, ago):
@@ -186,6 +224,20 @@ def test_a_second_sweeper_skips_the_repair_while_one_holds_its_lock(ago):
 def test_the_repair_can_be_left_out(ago):
     JobFactory(needs_push=True)
     assert sweep(SweepOptions(repair=False)).repaired == 0
+
+
+def test_a_repair_lock_whose_release_redis_did_not_answer_is_released_by_the_next_pass(redis):
+    # The primary died as a pass ended: the lock was copied to the replica, the release never arrived.
+    lock = transport.lock(repair.LOCK_NAME, timeout=300)
+    assert lock.acquire()
+    reachable, lock.redis = lock.redis, Redis.from_url("redis://127.0.0.1:1/0")
+    repair._release(lock)
+    lock.redis = reachable  # the control connection follows the failover
+    assert redis.exists(f"jobs_app:lock:{repair.LOCK_NAME}")
+    job = JobFactory(needs_push=True)
+    assert sweep().details["pushed"] == 1  # not "skipped: another sweeper is repairing" for 5 minutes
+    assert not refreshed(job).needs_push
+    assert not redis.exists(f"jobs_app:lock:{repair.LOCK_NAME}")
 
 
 # Lost jobs found without walking the backlog: the verified mark in Redis.
