@@ -356,9 +356,16 @@ def queues_by_connection(queues: Iterable[str]) -> list[list[str]]:
 
 def verified_until(queue: str, *, start: bool = True) -> datetime | None:
     """The repair's mark in `queue`'s Redis; None when it is missing (that Redis lost data, or was never
-    verified) or a full check has not finished. With `start`, a missing mark is set to "pending" so that
-    `set_verified` after the full check can tell whether that Redis lost data again meanwhile."""
+    verified), was set by another server process, or a full check has not finished. With `start`, such a
+    mark is set to "pending" so that `set_verified` after the full check can tell whether that Redis lost
+    data again meanwhile.
+
+    The mark names the server process (its `run_id`) that it was set on: after a failover to a replica,
+    or a restart from disk, the mark came along with the data while the last writes before it may not
+    have, so every queued job is looked up once.
+    """
     redis = connection(queue)
+    run_id = _run_id(redis)
     with redis.pipeline() as pipeline:
         if start:
             pipeline.set(VERIFIED_MARK, _UNVERIFIED, nx=True)
@@ -367,13 +374,24 @@ def verified_until(queue: str, *, start: bool = True) -> datetime | None:
     value = value.decode() if isinstance(value, bytes) else value
     if not value or value == _UNVERIFIED:
         return None
-    return datetime.fromisoformat(value)
+    server, _, until = value.partition(" ")
+    if server != run_id or not until:
+        if start:
+            redis.set(VERIFIED_MARK, _UNVERIFIED)
+        return None
+    return datetime.fromisoformat(until)
 
 
 def set_verified(queue: str, until: datetime) -> bool:
     """Move the mark in `queue`'s Redis to `until`, only if the mark is still there (SET XX): a Redis that
     lost it during the check has lost data since, and keeps it missing. True when set."""
-    return bool(connection(queue).set(VERIFIED_MARK, until.isoformat(), xx=True))
+    redis = connection(queue)
+    return bool(redis.set(VERIFIED_MARK, f"{_run_id(redis)} {until.isoformat()}", xx=True))
+
+
+def _run_id(redis: Redis) -> str:
+    """The Redis server process's id: a new one after a restart, and another server's after a failover."""
+    return str(redis.info("server").get("run_id", ""))
 
 
 def _as_bytes(value: bytes | str | None) -> bytes | None:

@@ -268,6 +268,20 @@ def test_queued_jobs_older_than_the_mark_are_found_again_when_redis_loses_everyt
     assert {refreshed(job).state for job in jobs} == {Job.State.SUCCEEDED}
 
 
+def test_a_mark_set_on_another_redis_process_is_not_trusted_after_a_failover(run_worker, redis, ago):
+    """A replica promoted by Sentinel holds the old primary's mark, but maybe not its last writes."""
+    jobs = queued_long_ago(ago, 2, args=[1, 1])
+    sweep()
+    until = transport.verified_until("default")
+    redis.set(transport.VERIFIED_MARK, f"the-old-primary {until.isoformat()}")  # copied to the replica
+    redis.delete("rq:queue:default")  # the old primary's last writes never reached it
+    assert transport.verified_until("default", start=False) is None
+    assert sweep().details["pushed"] == 2
+    assert transport.verified_until("default") is not None  # verified again, on this server
+    run_worker("default")
+    assert {refreshed(job).state for job in jobs} == {Job.State.SUCCEEDED}
+
+
 def test_a_queued_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago):
     (job,) = queued_long_ago(ago, args=[2, 2])
     sweep()
