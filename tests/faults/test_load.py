@@ -2,8 +2,8 @@
 
 The workers are the production pool, one `manage.py jobs_worker --num-workers 4`. CI runs 1,000 jobs;
 `make test-faults-full` (FAULTS_FULL=1) runs the issue's 10,000, and also the same load on 4 forking
-`rqworker` processes (jobs_app's `Worker`, a work horse per job), which CI leaves out: at about 10 jobs/s
-it would take ten times the pool's time. FAULTS_LOAD_JOBS sets any other number. At the end every job is
+`rqworker` processes (jobs_app's `Worker`, a work horse per job), which CI leaves out: it takes three to five
+times the pool's time. FAULTS_LOAD_JOBS sets any other number. At the end every job is
 `succeeded` or `dead`, exactly as its failures say, the attempt counts add up, and nothing is left
 queued, running or scheduled. The test prints jobs/s (docs/benchmarks.md, "Fault suite load").
 """
