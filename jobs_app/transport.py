@@ -9,6 +9,7 @@ that order.
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 import math
 import time
@@ -49,6 +50,8 @@ PIPELINE_BATCH = 1000
 _DEFAULT_RQ_TIMEOUT = 180
 
 _connections: dict[str, Redis] = {}
+# By queue name: the settings of each queue are read once (every push asks), until RQ_QUEUES changes.
+_queue_connections: dict[str, Redis] = {}
 _queues: dict[str, Queue] = {}
 
 
@@ -85,11 +88,14 @@ def rq_queue_names(queue: str) -> list[str]:
 
 def connection(queue: str) -> Redis:
     """The Redis connection of a logical queue, shared by every queue with the same settings."""
-    params = filter_connection_params(queue_config(queue))
-    key = repr(sorted(params.items()))
-    if key not in _connections:
-        _connections[key] = get_redis_connection(params)
-    return _connections[key]
+    redis = _queue_connections.get(queue)
+    if redis is None:
+        params = filter_connection_params(queue_config(queue))
+        key = repr(sorted(params.items()))
+        if key not in _connections:
+            _connections[key] = get_redis_connection(params)
+        redis = _queue_connections[queue] = _connections[key]
+    return redis
 
 
 class OutageRetry(Retry):
@@ -238,8 +244,14 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
 
 
 def _rq_job_data(job_id: str) -> bytes:
-    """RQ's `data` field for a call of `ENTRY_POINT(job_id)`: (function, instance, args, kwargs) as JSON, zlib'd."""
-    return zlib.compress(JSONSerializer.dumps([ENTRY_POINT, None, [job_id], {}]))
+    """RQ's `data` field for a call of `ENTRY_POINT(job_id)`: (function, instance, args, kwargs) as JSON, zlib'd.
+
+    The bytes `JSONSerializer.dumps([ENTRY_POINT, None, [job_id], {}])` makes, formatted directly (a push per
+    enqueue makes one)."""
+    return zlib.compress(_RQ_JOB_DATA.format(json.dumps(job_id)).encode())
+
+
+_RQ_JOB_DATA = f'["{ENTRY_POINT}", null, [{{}}], {{{{}}}}]'
 
 
 def withdraw(dispatches: Iterable[Dispatch]) -> None:
@@ -539,6 +551,7 @@ def unset(name: str) -> None:
 def reset(**kwargs) -> None:
     """Forget cached connections and queues (RQ_QUEUES changed)."""
     _connections.clear()
+    _queue_connections.clear()
     _queues.clear()
 
 
