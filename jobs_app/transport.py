@@ -212,8 +212,13 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
     one SADD of the queues a batch.
     """
     created = utcformat(now)
+    margin, failure_ttl = app_settings.TIMEOUT_MARGIN, app_settings.RQ_FAILURE_TTL
     queue_keys: set[str] = set()
-    with redis.pipeline() as pipeline:
+    # A plain pipeline, not MULTI/EXEC (a quarter of the client's work for one job): Redis runs the commands
+    # in order, so the hash is there before the id is on its queue; a connection lost half-way raises, and the
+    # caller marks the rows `needs_push` for the repair, whose re-push writes them whole (a duplicate id on a
+    # queue is harmless: `services.claim` runs a job once at a time).
+    with redis.pipeline(transaction=False) as pipeline:
         for dispatch in dispatches:
             queue = rq_queue(dispatch.queue, dispatch.priority)
             scheduled = dispatch.run_at is not None and dispatch.run_at > now
@@ -222,10 +227,10 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
                 "data": _rq_job_data(dispatch.job_id),
                 "origin": queue.name,
                 "description": f"{dispatch.handler}:{dispatch.job_id}",
-                "timeout": handler_timeout(dispatch.queue, dispatch.timeout) + app_settings.TIMEOUT_MARGIN,
+                "timeout": handler_timeout(dispatch.queue, dispatch.timeout) + margin,
                 # The row keeps the result; RQ need not.
                 "result_ttl": 0,
-                "failure_ttl": app_settings.RQ_FAILURE_TTL,
+                "failure_ttl": failure_ttl,
                 "status": "scheduled" if scheduled else "queued",
             }
             key = RQJob.key_for(dispatch.job_id)
