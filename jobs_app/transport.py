@@ -9,7 +9,6 @@ that order.
 from __future__ import annotations
 
 import calendar
-import json
 import logging
 import math
 import time
@@ -249,14 +248,8 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
 
 
 def _rq_job_data(job_id: str) -> bytes:
-    """RQ's `data` field for a call of `ENTRY_POINT(job_id)`: (function, instance, args, kwargs) as JSON, zlib'd.
-
-    The bytes `JSONSerializer.dumps([ENTRY_POINT, None, [job_id], {}])` makes, formatted directly (a push per
-    enqueue makes one)."""
-    return zlib.compress(_RQ_JOB_DATA.format(json.dumps(job_id)).encode())
-
-
-_RQ_JOB_DATA = f'["{ENTRY_POINT}", null, [{{}}], {{{{}}}}]'
+    """RQ's `data` field for a call of `ENTRY_POINT(job_id)`: (function, instance, args, kwargs) as JSON, zlib'd."""
+    return zlib.compress(JSONSerializer.dumps([ENTRY_POINT, None, [job_id], {}]))
 
 
 def withdraw(dispatches: Iterable[Dispatch]) -> None:
