@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 import uuid
-import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -158,10 +157,11 @@ def enqueue_many(handler: Handler, calls: Iterable[tuple[tuple[Any, ...], dict[s
     return jobs
 
 
-# The columns in which the jobs of one `enqueue_many` call differ; and those in which two calls for one handler
-# differ (the moment, and what it makes of delay= and at=). The other columns are the handler's.
+# The columns in which the jobs of one `enqueue_many` call differ; and those in which two calls with the same
+# handler options differ (the moment, what it makes of delay= and at=, the idempotency key). The others are the
+# handler's.
 _PER_JOB_FIELDS = frozenset({"id", "args", "kwargs"})
-_PER_CALL_FIELDS = _PER_JOB_FIELDS | {"created_at", "state", "scheduled_for"}
+_PER_CALL_FIELDS = _PER_JOB_FIELDS | {"created_at", "state", "scheduled_for", "idempotency_key"}
 
 
 def _insert_jobs(handler: Handler, jobs: Sequence[Job]) -> None:
@@ -238,6 +238,7 @@ def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *,
         state=State.SCHEDULED if run_at is not None and run_at > now else State.QUEUED,
         created_at=now,
         scheduled_for=run_at,
+        idempotency_key=handler.idempotency_key,
     )
 
 
@@ -256,19 +257,11 @@ def _copy(job: Job, **values: Any) -> Job:
 
 
 class _Prototype:
-    """What every job of one handler shares: a `Job` built once with the handler's options (the others
-    copy it), and its INSERT values prepared once per database vendor."""
+    """What every job of one handler's options shares: a `Job` built once (the others copy it), and its
+    INSERT values prepared once per database vendor."""
 
-    def __init__(self, handler: Handler) -> None:
-        self.job = Job(
-            handler=handler.name,
-            queue=handler.queue,
-            priority=handler.priority,
-            max_attempts=handler.attempts,
-            backoff=handler.backoff.to_dict(),
-            timeout=handler.timeout,
-            idempotency_key=handler.idempotency_key,
-        )
+    def __init__(self, job: Job) -> None:
+        self.job = job
         self._prepared: dict[str, tuple] = {}
 
     def prepared(self, db: Any, fields: Sequence[Field]) -> tuple:
@@ -281,16 +274,28 @@ class _Prototype:
         return row
 
 
-# By handler (a frozen value, looked up by identity): a handler made by `using()` for one enqueue and then
-# dropped takes its prototype with it.
-_prototypes: weakref.WeakKeyDictionary[Handler, _Prototype] = weakref.WeakKeyDictionary()
-
-
 def _prototype(handler: Handler) -> _Prototype:
-    prototype = _prototypes.get(handler)
-    if prototype is None:
-        prototype = _prototypes[handler] = _Prototype(handler)
-    return prototype
+    # By the options a row takes from its handler, not by the handler object: `handler.using(...)` and the
+    # django.tasks backend make a new `Handler` for each enqueue.
+    return _prototype_of(
+        handler.name, handler.queue, handler.priority, handler.attempts, handler.backoff, handler.timeout
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _prototype_of(
+    name: str, queue: str, priority: str, attempts: int, backoff: Backoff, timeout: float | None
+) -> _Prototype:
+    return _Prototype(
+        Job(
+            handler=name,
+            queue=queue,
+            priority=priority,
+            max_attempts=attempts,
+            backoff=backoff.to_dict(),
+            timeout=timeout,
+        )
+    )
 
 
 def _holder_of(idempotency_key: str) -> Job | None:

@@ -219,15 +219,17 @@ def test_one_by_one_enqueues_read_back_as_the_jobs_they_returned(redis):
     first.backoff["delay"] = 99
     first.args.append("changed")
     later = handlers.echo.using(delay=60, priority="low").enqueue(2)
+    keyed = handlers.echo.using(idempotency_key="one-by-one").enqueue(4)
     again = handlers.echo.enqueue(3)
     fields = [field.attname for field in Job._meta.concrete_fields]
-    for job, expected in ((later, ([2], {})), (again, ([3], {}))):
+    for job, expected in ((later, ([2], {})), (keyed, ([4], {})), (again, ([3], {}))):
         stored = Job.objects.get(pk=job.pk)
         assert [getattr(stored, name) for name in fields] == [getattr(job, name) for name in fields]
         assert (stored.args, stored.kwargs, stored.backoff) == (*expected, handlers.echo.backoff.to_dict())
     assert Job.objects.get(pk=first.pk).args == [1]
     assert (later.state, later.priority, again.state, again.priority) == ("scheduled", "low", "queued", "normal")
-    assert len({first.pk, later.pk, again.pk}) == 3
+    assert (keyed.idempotency_key, again.idempotency_key) == ("one-by-one", None)
+    assert len({first.pk, later.pk, keyed.pk, again.pk}) == 4
     assert first.created_at <= later.created_at <= again.created_at
 
 
