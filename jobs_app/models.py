@@ -260,3 +260,10 @@ class ApiToken(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+def column(model: type[models.Model], name: str) -> models.Field:
+    """The concrete field (a column, not a relation's other side) `name` of `model`: for raw SQL's values."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field

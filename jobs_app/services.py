@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Case, DateTimeField, F, Field, QuerySet, Value, When
 from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
@@ -26,7 +26,7 @@ from uuid6 import uuid7
 
 from . import groups, metrics, transport
 from .logs import job_extra
-from .models import Job, JobAttempt, JobQuerySet
+from .models import Job, JobAttempt, JobQuerySet, column
 from .payload import encode_arguments, safe_text
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
@@ -420,7 +420,6 @@ def _finish_attempt(
     `then` (the failure group's count) runs in the same transaction once the attempt is recorded.
     """
     attempt = {
-        **_attempt_defaults(),
         "cycle": job.cycle,
         "number": job.attempts,
         "started_at": started_at,
@@ -430,15 +429,18 @@ def _finish_attempt(
         "worker_name": job.worker_name,
         **(attempt_fields or {}),
     }
-    update_sql, insert_sql, combined_sql = _finish_sql(connection.vendor, tuple(changes), tuple(attempt))
-    set_params = [_prep(Job, name, value) for name, value in changes.items()]
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each attribute read through the proxy is a look-up
+    defaults = _attempt_defaults(db.vendor, frozenset(attempt))
+    update_sql, insert_sql, combined_sql = _finish_sql(db.vendor, tuple(changes), (*attempt, *defaults))
+    set_params = [_field(Job, name).get_db_prep_save(value, db) for name, value in changes.items()]
     # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
-    where_params = [_prep(Job, "id", job.pk), State.RUNNING, job.cycle, job.attempts]
-    attempt_params = [_prep(JobAttempt, name, value) for name, value in attempt.items()]
+    where_params = [_field(Job, "id").get_db_prep_save(job.pk, db), State.RUNNING, job.cycle, job.attempts]
+    attempt_params = [_field(JobAttempt, name).get_db_prep_save(value, db) for name, value in attempt.items()]
+    attempt_params += defaults.values()
     # One statement needs no transaction of its own; two statements, or a `then`, do.
     one_statement = combined_sql is not None and then is None
     with contextlib.nullcontext() if one_statement else transaction.atomic():
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             if combined_sql is not None:
                 cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
                 recorded = cursor.rowcount == 1
@@ -446,7 +448,7 @@ def _finish_attempt(
                 cursor.execute(update_sql, [*set_params, *where_params])
                 recorded = cursor.rowcount == 1
                 if recorded:
-                    cursor.execute(insert_sql, [_prep(Job, "id", job.pk), *attempt_params])
+                    cursor.execute(insert_sql, [where_params[0], *attempt_params])
         if recorded and then is not None:
             then()  # in the same transaction: a recorded failure is always counted in its group
     if not recorded:
@@ -461,21 +463,20 @@ def _finish_attempt(
 
 
 @functools.cache
-def _attempt_defaults() -> dict[str, Any]:
-    """Every `JobAttempt` column but its id and job, with its default: the raw INSERT names them all."""
+def _attempt_defaults(vendor: str, given: frozenset[str]) -> dict[str, Any]:
+    """The `JobAttempt` columns not `given` (but its id and job), with their defaults ready for the database:
+    the raw INSERT names every column."""
+    db = connections[DEFAULT_DB_ALIAS]
     return {
-        field.name: field.get_default() for field in JobAttempt._meta.concrete_fields if field.name not in ("id", "job")
+        field.name: field.get_db_prep_save(field.get_default(), db)
+        for field in JobAttempt._meta.concrete_fields
+        if field.name not in ("id", "job", *given)
     }
 
 
+@functools.cache
 def _field(model: type[Job] | type[JobAttempt], name: str) -> Field:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)  # a concrete column, not a relation's other side
-    return field
-
-
-def _prep(model: type[Job] | type[JobAttempt], name: str, value: Any) -> Any:
-    return _field(model, name).get_db_prep_save(value, connection)
+    return column(model, name)
 
 
 @functools.cache

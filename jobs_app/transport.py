@@ -482,17 +482,31 @@ def set_once(name: str, *, ttl: int) -> bool:
     return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
 
 
-def increment_hash(key: str, counts: dict[str, int], amounts: dict[str, float] | None = None) -> None:
-    """HINCRBY each of `counts` and HINCRBYFLOAT each of `amounts` in the hash `key`: one round trip.
+def increment_hash(key: str, counts: Iterable[tuple[str, int]], amounts: Iterable[tuple[str, float]] = ()) -> None:
+    """HINCRBY each of `counts` and HINCRBYFLOAT each of `amounts` (field, value pairs) in the hash `key`:
+    one round trip.
 
     On the control connection: counters every worker and web process adds to and reads.
     """
     with control_connection().pipeline(transaction=False) as pipeline:
-        for field, count in counts.items():
+        for field, count in counts:
             pipeline.hincrby(key, field, count)
-        for field, amount in (amounts or {}).items():
+        for field, amount in amounts:
             pipeline.hincrbyfloat(key, field, amount)
         pipeline.execute()
+
+
+def same_server(first: Redis, second: Redis) -> bool:
+    """Whether two clients talk to the same Redis database (the same Sentinel service, or host, port or
+    socket, and db). False when unsure: the caller then makes a round trip it might have saved."""
+
+    def where(redis: Redis) -> tuple:
+        pool = redis.connection_pool
+        kwargs = pool.connection_kwargs
+        place = (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"))
+        return getattr(pool, "service_name", None), *place, kwargs.get("db") or 0
+
+    return where(first) == where(second)
 
 
 def read_hash(key: str) -> dict[str, str]:
