@@ -158,6 +158,21 @@ class LeanWorkerMixin(_RQWorker):
             self._counters_on_this_redis = transport.same_server(self.connection, transport.control_connection())
         return self._counters_on_this_redis
 
+    def _set_worker_fields(self, pipeline: Any, heartbeat_ttl: int | None, **fields: Any) -> None:
+        """What RQ's `set_state`, `set_current_job_id`, `set_current_job_working_time` and `heartbeat` write to
+        the worker's hash, for `fields` and a heartbeat with `heartbeat_ttl` (None: the worker's full TTL), in
+        one HSET and one EXPIRE on `pipeline`."""
+        if "state" in fields:
+            self._state = fields["state"]
+        if "current_job" in fields:
+            self._jobs_app_current_job = fields["current_job"]
+        if "current_job_working_time" in fields:
+            self.current_job_working_time = fields["current_job_working_time"]
+        self.last_heartbeat = now()
+        self._full_beat_at = 0.0 if heartbeat_ttl is not None else time.monotonic()  # as `heartbeat` above
+        pipeline.hset(self.key, mapping={**fields, "last_heartbeat": rq.utils.utcformat(self.last_heartbeat)})
+        pipeline.expire(self.key, heartbeat_ttl or self.worker_ttl + 60)
+
     # --- one job ---------------------------------------------------------------------------------------------
 
     def execute_job(self, job: rq.job.Job, queue: rq.Queue) -> None:
@@ -176,10 +191,14 @@ class LeanWorkerMixin(_RQWorker):
         with self.connection.pipeline() as pipeline:
             self.execution = rq.executions.Execution.create(job, heartbeat_ttl, pipeline=pipeline,
                                                             worker_name=self.name)  # fmt: skip
-            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            self.set_current_job_id(job.id, pipeline=pipeline)
-            self.set_current_job_working_time(0, pipeline=pipeline)
-            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            # RQ's set_state, set_current_job_id, set_current_job_working_time and heartbeat: one HSET, one EXPIRE.
+            self._set_worker_fields(
+                pipeline,
+                heartbeat_ttl,
+                state=WorkerStatus.BUSY,
+                current_job=job.id,
+                current_job_working_time=0,
+            )
             job.prepare_for_execution(self.name, pipeline=pipeline)
             if len(self.queues) == 1:
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
@@ -249,11 +268,11 @@ class LeanWorkerMixin(_RQWorker):
                 job._handle_retry_result(queue=queue, pipeline=pipeline, retry=retry, worker_name=self.name,
                                          execution_id=execution.id, execution_started_at=execution.created_at,
                                          execution_ended_at=job.ended_at)  # fmt: skip
-            self.cleanup_execution(job, pipeline=pipeline)
+            self.cleanup_execution(job, pipeline=pipeline)  # with RQ's set_current_job_id(None)
             if retry is None:
                 pipeline.delete(job.key)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
-            self.heartbeat(pipeline=pipeline)
+            # RQ's set_state(idle) and a full heartbeat: one HSET, one EXPIRE.
+            self._set_worker_fields(pipeline, None, state=WorkerStatus.IDLE)
             counted_here = self._counters_here()
             if counted_here:
                 metrics.add_to(pipeline, counts)
