@@ -701,10 +701,10 @@ def _change_in_batches(
             times = [When(pk=pk, then=Value(at)) for pk, at in run_at.items()]
             batch_changes = {**changes, "scheduled_for": Case(*times, output_field=DateTimeField())}
             rows = [(*row[:-2], State.SCHEDULED, run_at[row[0]]) for row in rows]
-        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**batch_changes)
+        updated = Job.objects.with_pks(pks).filter(state__in=states).update(**batch_changes)
         if updated != len(rows):
             # Only where the database let a row change between the read and the write: ask which moved.
-            moved = set(Job.objects.filter(pk__in=pks).exclude(state__in=states).values_list("pk", flat=True))
+            moved = set(Job.objects.with_pks(pks).exclude(state__in=states).values_list("pk", flat=True))
             rows = [row for row in rows if row[0] in moved]
         changed.extend(JobRef(id=str(row[0]), handler=row[1]) for row in rows)
         then([dispatch_from_row(row) for row in rows])
@@ -743,7 +743,7 @@ def dead_letter(jobs: QuerySet[Job]) -> list:
             jobs.filter(state=State.FAILED).order_by().select_for_update(skip_locked=True).values_list("pk", flat=True)
         )
         if pks:
-            Job.objects.filter(pk__in=pks, state=State.FAILED).update(state=State.DEAD, finished_at=now)
+            Job.objects.with_pks(pks).filter(state=State.FAILED).update(state=State.DEAD, finished_at=now)
     if pks and job_dead.has_listeners(Job):
         for job in Job.objects.filter(pk__in=pks).order_by("pk").iterator(chunk_size=RERUN_BATCH_SIZE):
             job_dead.send(sender=Job, job=job)
