@@ -116,8 +116,14 @@ class Job(models.Model):
             models.Index(fields=["handler", "state"], name="jobs_handler_state"),
             models.Index(fields=["state", "scheduled_for"], name="jobs_state_scheduled_for"),
             # The sweeper's dead-job alert counts the jobs gone dead in the last hour: that hour's entries, not a
-            # walk over every dead job (or, on SQLite with statistics from a table of one state, every job).
-            models.Index(fields=["state", "finished_at"], name="jobs_state_finished_at"),
+            # walk over every dead job (or, on SQLite with statistics from a table of one state, every job). Partial:
+            # a job waiting or running has no entry, so enqueue and the claim never write to it; the alert's
+            # `finished_at >= ...` implies the condition, which SQLite and PostgreSQL both see.
+            models.Index(
+                fields=["state", "finished_at"],
+                condition=Q(finished_at__isnull=False),
+                name="jobs_state_finished_at",
+            ),
             models.Index(fields=["-created_at"], name="jobs_created_at"),
             # Bulk services and the sweeper walk one state in primary-key batches: a range scan, not a sort per batch.
             models.Index(fields=["state", "id"], name="jobs_state_id"),

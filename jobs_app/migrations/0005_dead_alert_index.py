@@ -11,6 +11,10 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="job",
-            index=models.Index(fields=["state", "finished_at"], name="jobs_state_finished_at"),
+            index=models.Index(
+                condition=models.Q(("finished_at__isnull", False)),
+                fields=["state", "finished_at"],
+                name="jobs_state_finished_at",
+            ),
         ),
     ]
