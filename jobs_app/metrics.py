@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis import RedisError
+from redis import Redis, RedisError
 
 from . import transport
 
@@ -93,8 +93,9 @@ def add_to(pipeline: Any, held: list[AttemptCount]) -> None:
             pipeline.hincrbyfloat(COUNTERS_KEY, name, amount)
 
 
-def send(held: list[AttemptCount]) -> None:
-    """Add `held` counts to the counters hash now, in one round trip (logged and lost if Redis is down)."""
+def send(held: list[AttemptCount], *, via: Redis | None = None) -> None:
+    """Add `held` counts to the counters hash now, in one round trip (logged and lost if Redis is down), on the
+    control connection or `via`, a client of the same Redis."""
     if not held:
         return
     try:
@@ -102,6 +103,7 @@ def send(held: list[AttemptCount]) -> None:
             COUNTERS_KEY,
             [(name, value) for count in held for name, value in count.counts.items()],
             [(name, amount) for count in held for name, amount in count.amounts.items()],
+            via=via,
         )
     except RedisError as error:
         logger.warning("%d attempt(s) not counted in the metrics: Redis cannot be reached (%s)", len(held), error)

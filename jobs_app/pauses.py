@@ -118,15 +118,23 @@ def holding(queue: str, handler: str) -> Pause | None:
     Reads the flags as of at most `FLAGS_MAX_AGE` seconds ago: at most one round trip a second per
     process, however many jobs it runs. Raises `redis.RedisError` when they must be read and cannot.
     """
-    global _flags_read
-    now = time.monotonic()
-    if _flags_read is None or now - _flags_read[0] >= FLAGS_MAX_AGE:
-        _flags_read = (now, transport.read_hash(PAUSED_KEY))
+    read_flags()
+    assert _flags_read is not None
     flags = _flags_read[1]
     for field in (_SEP.join((QUEUE, queue)), _SEP.join((HANDLER, handler))):
         if field in flags:
             return _pause_of(field, flags[field])
     return None
+
+
+def read_flags() -> None:
+    """Read the flags now unless this process's copy is younger than `FLAGS_MAX_AGE` (a forking worker, before
+    each fork: its work horse inherits the copy and needs no Redis connection of its own for it). Raises
+    `redis.RedisError` when Redis is unreachable."""
+    global _flags_read
+    now = time.monotonic()
+    if _flags_read is None or now - _flags_read[0] >= FLAGS_MAX_AGE:
+        _flags_read = (now, transport.read_hash(PAUSED_KEY))
 
 
 def forget_flags() -> None:

@@ -492,13 +492,20 @@ def set_once(name: str, *, ttl: int) -> bool:
     return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
 
 
-def increment_hash(key: str, counts: Iterable[tuple[str, int]], amounts: Iterable[tuple[str, float]] = ()) -> None:
+def increment_hash(
+    key: str,
+    counts: Iterable[tuple[str, int]],
+    amounts: Iterable[tuple[str, float]] = (),
+    *,
+    via: Redis | None = None,
+) -> None:
     """HINCRBY each of `counts` and HINCRBYFLOAT each of `amounts` (field, value pairs) in the hash `key`:
     one round trip.
 
-    On the control connection: counters every worker and web process adds to and reads.
+    On the control connection (or `via`, a client of the same Redis): counters every worker and web
+    process adds to and reads.
     """
-    with control_connection().pipeline(transaction=False) as pipeline:
+    with (via or control_connection()).pipeline(transaction=False) as pipeline:
         for field, count in counts:
             pipeline.hincrby(key, field, count)
         for field, amount in amounts:

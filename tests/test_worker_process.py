@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from jobs_app import metrics
 from jobs_app.models import Job
 from tests.testapp import handlers
 
@@ -29,3 +30,6 @@ def test_manage_py_rqworker_runs_jobs_in_another_process(manage_py, subprocess_e
     assert (failing.state, failing.attempts, failing.history.count()) == (Job.State.FAILED, 3, 3)
     assert f"Processing: test.add:{added.pk} (attempt 1/3)" in finished.stderr
     assert f"Failed: test.always_fails:{failing.pk}" in finished.stderr
+    # Counted by the work horses, on their worker's own Redis connection.
+    attempts = metrics.read_counters().attempts
+    assert (attempts[("test.add", "succeeded")], attempts[("test.always_fails", "failed")]) == (1, 3)
