@@ -282,19 +282,6 @@ def test_a_mark_set_on_another_redis_process_is_not_trusted_after_a_failover(run
     assert {refreshed(job).state for job in jobs} == {Job.State.SUCCEEDED}
 
 
-def test_a_queued_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago):
-    (job,) = queued_long_ago(ago, args=[2, 2])
-    sweep()
-    # Its work horse died before the claim: RQ put it in its failed registry, the row is still queued.
-    rq_job = RQJob.fetch(str(job.pk), connection=redis)
-    redis.lrem("rq:queue:default", 0, str(job.pk))
-    rq_job.set_status("failed")
-    FailedJobRegistry("default", connection=redis).add(rq_job, ttl=3600)
-    assert sweep().details["pushed"] == 1
-    run_worker("default")
-    assert refreshed(job).state == Job.State.SUCCEEDED
-
-
 def test_a_pass_over_some_queues_or_one_handler_uses_the_mark_but_does_not_move_it(redis, ago):
     sweep(now=timezone.now() - timedelta(minutes=30))
     mark = transport.verified_until("default")
@@ -334,15 +321,24 @@ def test_a_scheduled_job_that_became_overdue_since_the_mark_and_was_never_promot
     assert sweep(now=now + timedelta(minutes=7)).details["overdue"] == 1
 
 
-def test_an_overdue_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago):
-    job = overdue_long_ago(ago, args=[2, 2])
+def waiting_long_ago(ago, state, **kwargs):
+    """One job waiting since long before the mark: queued an hour ago, or scheduled and due half an hour ago."""
+    if state == Job.State.SCHEDULED:
+        return overdue_long_ago(ago, **kwargs)
+    (job,) = queued_long_ago(ago, **kwargs)
+    return job
+
+
+@pytest.mark.parametrize("state, kind", [(Job.State.QUEUED, "pushed"), (Job.State.SCHEDULED, "overdue")])
+def test_a_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago, state, kind):
+    job = waiting_long_ago(ago, state, args=[2, 2])
     sweep()
-    # The claim could not reach the database: RQ failed the job, the row is still scheduled.
+    # Its work horse died, or the claim could not reach the database: RQ failed it, the row still waits.
     rq_job = RQJob.fetch(str(job.pk), connection=redis)
     redis.lrem("rq:queue:default", 0, str(job.pk))
     rq_job.set_status("failed")
     FailedJobRegistry("default", connection=redis).add(rq_job, ttl=3600)
-    assert sweep().details["overdue"] == 1
+    assert sweep().details[kind] == 1
     run_worker("default")
     assert refreshed(job).state == Job.State.SUCCEEDED
 
