@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,8 +75,7 @@ def repair(scope: Scope | None = None, *, now: datetime | None = None) -> dict[s
         return counts
     try:
         cutoff = now - timedelta(seconds=app_settings.REPAIR_GRACE)
-        counts["pushed"] = _repair_lost(scope, cutoff)
-        counts["overdue"] = _repair_overdue(scope, cutoff)
+        counts["pushed"], counts["overdue"] = _repair_lost_and_overdue(scope, cutoff)
         counts["killed"] = _repair_killed(scope, cutoff)
     except RedisError as error:
         logger.error("Repair stopped: Redis cannot be reached (%s); the next pass tries again", error)
@@ -118,40 +117,55 @@ def _push(scope: Scope, pks: list) -> int:
     return len(pks) if scope.dry_run else services.repush(Job.objects.filter(pk__in=pks))
 
 
-def _repair_lost(scope: Scope, cutoff: datetime) -> int:
-    """Waiting jobs never pushed (`needs_push`), and queued jobs whose RQ job is gone from Redis.
+def _repair_lost_and_overdue(scope: Scope, cutoff: datetime) -> tuple[int, int]:
+    """Waiting jobs never pushed (`needs_push`), then, Redis by Redis, queued jobs whose RQ job is gone
+    (`_repair_lost`) and scheduled jobs long overdue that RQ will not run (`_repair_overdue`). Counts of both.
 
-    What is lost, not the backlog: in each Redis, only the queued jobs created since its verified
-    mark (less `MARK_MARGIN`) are looked up, plus those RQ put in its failed-job registries. A Redis
-    without the mark has lost data (or was never verified): all its queued jobs are looked up once.
+    What is lost, not the backlog: in each Redis, only the jobs created (queued) or due (scheduled) since
+    its verified mark, less `MARK_MARGIN`, are looked up, plus those RQ put in its failed-job registries.
+    A Redis without the mark has lost data (or was never verified): all of its jobs are looked up once.
+    The mark moves only once both checks of that Redis are done, so a pass that Redis interrupted
+    leaves it where it was and the next pass looks at the same window again.
     """
     pushed = 0
     never_pushed = scope.filter(Job.objects.filter(state__in=RUNNABLE, needs_push=True))
     for rows in services.batches(never_pushed, (), scope.batch_size):
         pushed += _push(scope, [pk for (pk,) in rows])
+    overdue = 0
     # Only a pass over every job, that changes things, moves a mark.
     marks = not scope.queues and not scope.handler and not scope.dry_run
     for queues in transport.queues_by_connection(scope.queues or transport.configured_queues()):
+        server = transport.server_id(queues[0])
         mark = transport.verified_until(queues[0], start=marks)
-        queued = scope.filter(Job.objects.filter(state=State.QUEUED, needs_push=False, queue__in=queues))
-        recent = queued.filter(created_at__lte=cutoff)
-        if mark is not None:
-            since = mark - MARK_MARGIN
-            # Job ids are UUIDv7, made with `created_at`: bounding the id as well makes the walk a range
-            # of the (state, id) index instead of a scan of every queued job's entry.
-            recent = recent.filter(created_at__gt=since, pk__gte=first_uuid7_at(since))
-        for rows in services.batches(recent, ("queue",), scope.batch_size):
-            pushed += _push_missing(scope, rows)
-        # Older jobs that RQ failed before their claim (a work horse killed, the database unreachable).
+        since = None if mark is None else mark - MARK_MARGIN
+        # Jobs that RQ failed before their claim (a work horse killed, the database unreachable), whenever due.
         failed_in_rq = transport.failed_job_ids(queues)
-        for start in range(0, len(failed_in_rq), scope.batch_size):
-            batch = queued.filter(pk__in=failed_in_rq[start : start + scope.batch_size])
-            pushed += _push_missing(scope, list(batch.order_by("pk").values_list("pk", "queue")))
+        pushed += _repair_lost(scope, queues, cutoff, since, failed_in_rq)
+        overdue += _repair_overdue(scope, queues, cutoff, since, failed_in_rq)
         if marks and (mark is None or cutoff > mark):
-            transport.set_verified(queues[0], cutoff)
+            transport.set_verified(queues[0], cutoff, server=server)
     if pushed:
         logger.warning("Repair: pushed %d waiting job(s) that were missing from Redis", pushed)
-    return pushed
+    if overdue:
+        logger.warning("Repair: pushed %d overdue scheduled job(s)", overdue)
+    return pushed, overdue
+
+
+def _repair_lost(
+    scope: Scope, queues: list[str], cutoff: datetime, since: datetime | None, failed_in_rq: list[str]
+) -> int:
+    """Queued jobs of `queues` (one Redis) whose RQ job is gone or failed: those created after `since`
+    (all of them when None) and before `cutoff`, and those whose ids are in `failed_in_rq`."""
+    pushed = 0
+    queued = scope.filter(Job.objects.filter(state=State.QUEUED, needs_push=False, queue__in=queues))
+    recent = queued.filter(created_at__lte=cutoff)
+    if since is not None:
+        # Job ids are UUIDv7, made with `created_at`: bounding the id as well makes the walk a range
+        # of the (state, id) index instead of a scan of every queued job's entry.
+        recent = recent.filter(created_at__gt=since, pk__gte=first_uuid7_at(since))
+    for rows in services.batches(recent, ("queue",), scope.batch_size):
+        pushed += _push_missing(scope, rows)
+    return pushed + _push_failed_in_rq(scope, queued, failed_in_rq)
 
 
 def first_uuid7_at(moment: datetime) -> uuid.UUID:
@@ -160,26 +174,48 @@ def first_uuid7_at(moment: datetime) -> uuid.UUID:
     return uuid.UUID(int=(milliseconds << 80) | (7 << 76) | (2 << 62))
 
 
-def _push_missing(scope: Scope, rows: Sequence[tuple]) -> int:
-    """Of `(pk, queue)` rows, push again those whose RQ job will not run as things stand."""
-    missing = transport.missing_jobs((queue, str(pk)) for pk, queue in rows)
+# RQ statuses of an overdue scheduled job that a worker will still run: RQ's "scheduled" is not one of
+# them (no RQ scheduler promoted it in time), nor "deferred".
+_OVERDUE_WAITING = ("queued", "started")
+
+
+def _push_missing(scope: Scope, rows: Sequence[tuple], waiting: Iterable[str] = transport.WAITING_STATUSES) -> int:
+    """Of `(pk, queue)` rows, push again those whose RQ job will not run as things stand (its status not in
+    `waiting`)."""
+    missing = transport.missing_jobs(((queue, str(pk)) for pk, queue in rows), waiting=waiting)
     return _push(scope, [pk for pk, _queue in rows if str(pk) in missing])
 
 
-def _repair_overdue(scope: Scope, cutoff: datetime) -> int:
-    """Scheduled jobs overdue by more than the grace period that no RQ scheduler promoted.
-
-    A retry whose backoff has passed may wait its turn on a long RQ queue while its row
-    is still `scheduled`: one that RQ already has queued (or running) is left alone.
-    """
+def _push_failed_in_rq(
+    scope: Scope, jobs: JobQuerySet, failed_in_rq: list[str], waiting: Iterable[str] = transport.WAITING_STATUSES
+) -> int:
+    """Of `jobs`, those whose ids are in `failed_in_rq`, looked up and pushed again if RQ will not run them."""
     pushed = 0
-    overdue = scope.filter(Job.objects.filter(state=State.SCHEDULED, needs_push=False, scheduled_for__lte=cutoff))
-    for rows in services.batches(overdue, ("queue",), scope.batch_size):
-        missing = transport.missing_jobs(((queue, str(pk)) for pk, queue in rows), waiting=("queued", "started"))
-        pushed += _push(scope, [pk for pk, _queue in rows if str(pk) in missing])
-    if pushed:
-        logger.warning("Repair: pushed %d overdue scheduled job(s)", pushed)
+    for start in range(0, len(failed_in_rq), scope.batch_size):
+        batch = jobs.filter(pk__in=failed_in_rq[start : start + scope.batch_size])
+        pushed += _push_missing(scope, list(batch.order_by("pk").values_list("pk", "queue")), waiting)
     return pushed
+
+
+def _repair_overdue(
+    scope: Scope, queues: list[str], cutoff: datetime, since: datetime | None, failed_in_rq: list[str]
+) -> int:
+    """Scheduled jobs of `queues` (one Redis) overdue by more than the grace period that RQ will not run.
+
+    A retry whose backoff has passed may wait its turn on a long RQ queue while its row is still
+    `scheduled`: one that RQ already has queued (or running) is left alone. Only the jobs that became
+    overdue after `since` (all of them when None) are looked up, plus those whose ids are in
+    `failed_in_rq` (a claim that failed while the database was down leaves the row scheduled): one
+    found waiting on its RQ queue in an earlier pass is not looked up again.
+    """
+    overdue = scope.filter(
+        Job.objects.filter(state=State.SCHEDULED, needs_push=False, queue__in=queues, scheduled_for__lte=cutoff)
+    )
+    recent = overdue if since is None else overdue.filter(scheduled_for__gt=since)
+    pushed = 0
+    for rows in services.batches(recent, ("queue",), scope.batch_size):
+        pushed += _push_missing(scope, rows, _OVERDUE_WAITING)
+    return pushed + _push_failed_in_rq(scope, overdue, failed_in_rq, _OVERDUE_WAITING)
 
 
 def _repair_killed(scope: Scope, cutoff: datetime) -> int:

@@ -392,11 +392,22 @@ def verified_until(queue: str, *, start: bool = True) -> datetime | None:
     return datetime.fromisoformat(until)
 
 
-def set_verified(queue: str, until: datetime) -> bool:
+def set_verified(queue: str, until: datetime, *, server: str | None = None) -> bool:
     """Move the mark in `queue`'s Redis to `until`, only if the mark is still there (SET XX): a Redis that
-    lost it during the check has lost data since, and keeps it missing. True when set."""
+    lost it during the check has lost data since, and keeps it missing. With `server` (`server_id` read
+    before the check began), only if that Redis is still the same server process: a failover during the
+    check may have lost writes the check saw on the old primary. True when set."""
     redis = connection(queue)
-    return bool(redis.set(VERIFIED_MARK, f"{_run_id(redis)} {until.isoformat()}", xx=True))
+    run_id = _run_id(redis)
+    if server is not None and run_id != server:
+        return False
+    return bool(redis.set(VERIFIED_MARK, f"{run_id} {until.isoformat()}", xx=True))
+
+
+def server_id(queue: str) -> str:
+    """The id of the Redis server process that holds `queue` (its `run_id`): another one after a restart
+    or a failover."""
+    return _run_id(connection(queue))
 
 
 def _run_id(redis: Redis) -> str:

@@ -282,22 +282,84 @@ def test_a_mark_set_on_another_redis_process_is_not_trusted_after_a_failover(run
     assert {refreshed(job).state for job in jobs} == {Job.State.SUCCEEDED}
 
 
-def test_a_queued_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago):
-    (job,) = queued_long_ago(ago, args=[2, 2])
-    sweep()
-    # Its work horse died before the claim: RQ put it in its failed registry, the row is still queued.
-    rq_job = RQJob.fetch(str(job.pk), connection=redis)
-    redis.lrem("rq:queue:default", 0, str(job.pk))
-    rq_job.set_status("failed")
-    FailedJobRegistry("default", connection=redis).add(rq_job, ttl=3600)
-    assert sweep().details["pushed"] == 1
-    run_worker("default")
-    assert refreshed(job).state == Job.State.SUCCEEDED
-
-
 def test_a_pass_over_some_queues_or_one_handler_uses_the_mark_but_does_not_move_it(redis, ago):
     sweep(now=timezone.now() - timedelta(minutes=30))
     mark = transport.verified_until("default")
     sweep(SweepOptions(queues=["default"]))
     sweep(SweepOptions(handler="testapp.add"))
     assert transport.verified_until("default") == mark
+
+
+# Overdue scheduled jobs found the same way: those due since the mark, and those RQ failed.
+
+
+def overdue_long_ago(ago, **kwargs):
+    """A scheduled job due half an hour ago (a retry behind a long RQ queue), pushed: on its RQ queue."""
+    job = JobFactory(state=Job.State.SCHEDULED, created_at=ago(hours=1), scheduled_for=ago(minutes=30), **kwargs)
+    transport.push([services.dispatch_of(job)])
+    return job
+
+
+def test_an_overdue_job_waiting_on_its_rq_queue_is_looked_up_once_not_on_every_pass(redis, ago):
+    job = overdue_long_ago(ago)
+    assert sweep().details["overdue"] == 0  # no mark yet: looked up, and waiting on its RQ queue
+    redis.config_resetstat()
+    assert sweep().details["overdue"] == 0
+    commands = redis.info("commandstats")
+    # Neither its RQ hash nor its RQ queue was read again: due before the mark, it was verified then.
+    assert "cmdstat_hmget" not in commands and "cmdstat_lrange" not in commands
+    assert redis.lrange("rq:queue:default", 0, -1) == [str(job.pk).encode()]
+
+
+def test_a_scheduled_job_that_became_overdue_since_the_mark_and_was_never_promoted_is_pushed(redis):
+    now = timezone.now()
+    job = JobFactory(state=Job.State.SCHEDULED, scheduled_for=now + timedelta(minutes=5), args=[2, 2])
+    transport.push([services.dispatch_of(job)])  # in RQ's scheduled registry, for a scheduler to promote
+    assert sweep(now=now).details["overdue"] == 0
+    assert transport.verified_until("default") == now - timedelta(seconds=60)
+    # No RQ scheduler promoted it: once overdue by the grace period, the repair pushes it.
+    assert sweep(now=now + timedelta(minutes=7)).details["overdue"] == 1
+
+
+def waiting_long_ago(ago, state, **kwargs):
+    """One job waiting since long before the mark: queued an hour ago, or scheduled and due half an hour ago."""
+    if state == Job.State.SCHEDULED:
+        return overdue_long_ago(ago, **kwargs)
+    (job,) = queued_long_ago(ago, **kwargs)
+    return job
+
+
+@pytest.mark.parametrize("state, kind", [(Job.State.QUEUED, "pushed"), (Job.State.SCHEDULED, "overdue")])
+def test_a_job_older_than_the_mark_that_rq_failed_before_its_claim_is_pushed_again(run_worker, redis, ago, state, kind):
+    job = waiting_long_ago(ago, state, args=[2, 2])
+    sweep()
+    # Its work horse died, or the claim could not reach the database: RQ failed it, the row still waits.
+    rq_job = RQJob.fetch(str(job.pk), connection=redis)
+    redis.lrem("rq:queue:default", 0, str(job.pk))
+    rq_job.set_status("failed")
+    FailedJobRegistry("default", connection=redis).add(rq_job, ttl=3600)
+    assert sweep().details[kind] == 1
+    run_worker("default")
+    assert refreshed(job).state == Job.State.SUCCEEDED
+
+
+def test_an_overdue_job_whose_promotion_a_failover_lost_is_pushed_again(run_worker, redis, ago):
+    """The replica promoted by Sentinel has the job back in RQ's scheduled registry, and the old primary's mark."""
+    job = overdue_long_ago(ago, args=[2, 2])
+    sweep()
+    until = transport.verified_until("default")
+    redis.set(transport.VERIFIED_MARK, f"the-old-primary {until.isoformat()}")
+    redis.delete("rq:queue:default")
+    redis.hset(RQJob.key_for(str(job.pk)), "status", "scheduled")
+    redis.zadd("rq:scheduled:default", {str(job.pk): ago(minutes=30).timestamp()})
+    assert sweep().details["overdue"] == 1
+    run_worker("default")
+    assert refreshed(job).state == Job.State.SUCCEEDED
+
+
+def test_the_mark_does_not_move_if_redis_is_another_server_than_when_the_check_began(redis):
+    sweep(now=timezone.now() - timedelta(minutes=30))
+    mark = transport.verified_until("default")
+    assert not transport.set_verified("default", mark + timedelta(minutes=10), server="the-old-primary")
+    assert transport.verified_until("default") == mark
+    assert transport.set_verified("default", mark + timedelta(minutes=10), server=transport.server_id("default"))
