@@ -12,8 +12,9 @@ whose outcome the database row holds, `LeanWorkerMixin` does the same bookkeepin
   found), the worker's state, current job and heartbeat (its TTL covering the job's limit), the
   job's status and start, and RQ's `persist`;
 - one pipeline after it: RQ's counters, the execution cleaned up, the job deleted (a success) or
-  handed to RQ's retry (a returned `Retry`), the worker idle, and a full heartbeat that stands
-  for the ones RQ sends between jobs (at most one plain beat a second goes out on its own).
+  handed to RQ's retry (a returned `Retry`), the worker idle, a full heartbeat that stands
+  for the ones RQ sends between jobs (at most one plain beat a second goes out on its own), and
+  jobs_app's own attempt counters (`metrics`) when they live on the same Redis.
 
 Any other job (an allow-listed plain RQ function), and any exception out of the entry point, takes
 RQ's own path unchanged.
@@ -34,7 +35,7 @@ from rq.job import JobStatus, Retry
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from . import transport
+from . import metrics, transport
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -149,6 +150,29 @@ class LeanWorkerMixin(_RQWorker):
         self._idle_saved = False
         super().set_state(state, pipeline=pipeline)
 
+    _counters_on_this_redis: bool | None = None
+
+    def _counters_here(self) -> bool:
+        """Whether jobs_app's counters (the control connection's Redis) live on this worker's Redis."""
+        if self._counters_on_this_redis is None:
+            self._counters_on_this_redis = transport.same_server(self.connection, transport.control_connection())
+        return self._counters_on_this_redis
+
+    def _set_worker_fields(self, pipeline: Any, heartbeat_ttl: int | None, **fields: Any) -> None:
+        """What RQ's `set_state`, `set_current_job_id`, `set_current_job_working_time` and `heartbeat` write to
+        the worker's hash, for `fields` and a heartbeat with `heartbeat_ttl` (None: the worker's full TTL), in
+        one HSET and one EXPIRE on `pipeline`."""
+        if "state" in fields:
+            self._state = fields["state"]
+        if "current_job" in fields:
+            self._jobs_app_current_job = fields["current_job"]
+        if "current_job_working_time" in fields:
+            self.current_job_working_time = fields["current_job_working_time"]
+        self.last_heartbeat = now()
+        self._full_beat_at = 0.0 if heartbeat_ttl is not None else time.monotonic()  # as `heartbeat` above
+        pipeline.hset(self.key, mapping={**fields, "last_heartbeat": rq.utils.utcformat(self.last_heartbeat)})
+        pipeline.expire(self.key, heartbeat_ttl or self.worker_ttl + 60)
+
     # --- one job ---------------------------------------------------------------------------------------------
 
     def execute_job(self, job: rq.job.Job, queue: rq.Queue) -> None:
@@ -167,10 +191,14 @@ class LeanWorkerMixin(_RQWorker):
         with self.connection.pipeline() as pipeline:
             self.execution = rq.executions.Execution.create(job, heartbeat_ttl, pipeline=pipeline,
                                                             worker_name=self.name)  # fmt: skip
-            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
-            self.set_current_job_id(job.id, pipeline=pipeline)
-            self.set_current_job_working_time(0, pipeline=pipeline)
-            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            # RQ's set_state, set_current_job_id, set_current_job_working_time and heartbeat: one HSET, one EXPIRE.
+            self._set_worker_fields(
+                pipeline,
+                heartbeat_ttl,
+                state=WorkerStatus.BUSY,
+                current_job=job.id,
+                current_job_working_time=0,
+            )
             job.prepare_for_execution(self.name, pipeline=pipeline)
             if len(self.queues) == 1:
                 pipeline.lrem(queue.intermediate_queue_key, 1, job.id)
@@ -180,24 +208,27 @@ class LeanWorkerMixin(_RQWorker):
 
     def _lean_perform(self, job: rq.job.Job, queue: rq.Queue) -> None:
         """RQ's perform_job for the entry point, which records its own outcome and never raises for a handler's."""
+        counts: list[metrics.AttemptCount] = []
         try:
             job.started_at = now()
             timeout = job.timeout or self.queue_class.DEFAULT_TIMEOUT
             with self.death_penalty_class(timeout, rq.timeouts.JobTimeoutException, job_id=job.id):
                 rq.job._job_stack.push(job)  # what `get_current_job()` reads (RQ's job.perform does the same)
                 try:
-                    value = job._result = job._execute()
+                    with metrics.holding(counts):
+                        value = job._result = job._execute()
                 finally:
                     rq.job._job_stack.pop()
         except Exception:  # RQ's time limit, the database gone: RQ's own failure path, unchanged
+            metrics.send(counts)
             self._lean_failed(job, queue)
             return
         job.ended_at = now()
         if isinstance(value, Retry):
-            self._lean_end(job, queue, retry=value)
+            self._lean_end(job, queue, retry=value, counts=counts)
         else:
             job._status = JobStatus.FINISHED
-            self._lean_end(job, queue, retry=None)
+            self._lean_end(job, queue, retry=None, counts=counts)
 
     def _lean_failed(self, job: rq.job.Job, queue: rq.Queue) -> None:
         job._status = JobStatus.FAILED
@@ -208,7 +239,9 @@ class LeanWorkerMixin(_RQWorker):
                                 exc_string="".join(traceback.format_exception(*exc_info)))  # fmt: skip
         self.set_state(WorkerStatus.IDLE)
 
-    def _lean_end(self, job: rq.job.Job, queue: rq.Queue, *, retry: Retry | None) -> None:
+    def _lean_end(
+        self, job: rq.job.Job, queue: rq.Queue, *, retry: Retry | None, counts: list[metrics.AttemptCount]
+    ) -> None:
         """The outcome for RQ, the worker idle and its full heartbeat, in one pipeline.
 
         A success: RQ keeps nothing (the row holds the outcome), so the job's hash is deleted, as RQ
@@ -222,6 +255,7 @@ class LeanWorkerMixin(_RQWorker):
             self.handle_job_retry(job=job, queue=queue, retry=retry, started_job_registry=queue.started_job_registry,
                                   execution=execution)  # fmt: skip
             self.set_state(WorkerStatus.IDLE)
+            metrics.send(counts)
             return
         worked: timedelta = job.ended_at - job.started_at
         with self.connection.pipeline() as pipeline:
@@ -234,14 +268,19 @@ class LeanWorkerMixin(_RQWorker):
                 job._handle_retry_result(queue=queue, pipeline=pipeline, retry=retry, worker_name=self.name,
                                          execution_id=execution.id, execution_started_at=execution.created_at,
                                          execution_ended_at=job.ended_at)  # fmt: skip
-            self.cleanup_execution(job, pipeline=pipeline)
+            self.cleanup_execution(job, pipeline=pipeline)  # with RQ's set_current_job_id(None)
             if retry is None:
                 pipeline.delete(job.key)
-            self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
-            self.heartbeat(pipeline=pipeline)
+            # RQ's set_state(idle) and a full heartbeat: one HSET, one EXPIRE.
+            self._set_worker_fields(pipeline, None, state=WorkerStatus.IDLE)
+            counted_here = self._counters_here()
+            if counted_here:
+                metrics.add_to(pipeline, counts)
             # Busy until this is through, as on RQ's path: a Redis outage here is waited out with the job in hand.
             self._state = WorkerStatus.BUSY
             pipeline.execute()
             self._state = WorkerStatus.IDLE
         self._idle_saved = True
+        if not counted_here:
+            metrics.send(counts)
         logger.debug("Worker %s: job %s %s in %ss", self.name, job.id, "retried" if retry else "done", worked)

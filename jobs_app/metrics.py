@@ -7,12 +7,19 @@ to the same hash, so the figures are summed over all workers and survive worker 
 the retention purge (which deletes rows, not counters). `GET /api/jobs/metrics/prometheus`
 reads the hash in one HGETALL. A Redis that loses its data (flushed, restarted without
 persistence) starts the counters again from zero, which Prometheus reads as a counter reset.
+
+A worker running a job holds the job's counts (`holding`) and adds them to the pipeline that ends
+the job in RQ (`add_to`), so counting costs no round trip of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis import RedisError
 
@@ -34,23 +41,70 @@ def bucket_of(seconds: float) -> str:
     return "+Inf"
 
 
+@dataclass(frozen=True)
+class AttemptCount:
+    """What one finished attempt adds to the counters hash: HINCRBY `counts`, HINCRBYFLOAT `amounts`."""
+
+    counts: dict[str, int]
+    amounts: dict[str, float]
+
+
+# Set while a worker runs a job (`holding`): the attempts recorded meanwhile, sent with the job's end.
+_held: ContextVar[list[AttemptCount] | None] = ContextVar("jobs_app_held_counts", default=None)
+
+
 def record_attempt(handler: str, outcome: str, seconds: float) -> None:
     """Count one finished attempt of `handler` (`succeeded`, `failed`, `killed`) that took `seconds`.
 
     Redis being unreachable loses this one count (logged), never the attempt itself.
     """
     seconds = max(0.0, float(seconds))
+    count = AttemptCount(
+        counts={
+            _SEP.join(("attempts", handler, outcome)): 1,
+            _SEP.join(("bucket", handler, bucket_of(seconds))): 1,
+        },
+        amounts={_SEP.join(("sum", handler)): seconds},
+    )
+    held = _held.get()
+    if held is not None:
+        held.append(count)
+    else:
+        send([count])
+
+
+@contextlib.contextmanager
+def holding(held: list[AttemptCount]) -> Iterator[list[AttemptCount]]:
+    """Hold the counts of the attempts recorded inside the block in `held`, for the caller to `add_to`
+    its own pipeline (on the counters' Redis) or to `send`."""
+    token = _held.set(held)
+    try:
+        yield held
+    finally:
+        _held.reset(token)
+
+
+def add_to(pipeline: Any, held: list[AttemptCount]) -> None:
+    """Queue `held` counts in `pipeline`, a pipeline of the control connection's Redis."""
+    for count in held:
+        for name, value in count.counts.items():
+            pipeline.hincrby(COUNTERS_KEY, name, value)
+        for name, amount in count.amounts.items():
+            pipeline.hincrbyfloat(COUNTERS_KEY, name, amount)
+
+
+def send(held: list[AttemptCount]) -> None:
+    """Add `held` counts to the counters hash now, in one round trip (logged and lost if Redis is down)."""
+    if not held:
+        return
     try:
         transport.increment_hash(
             COUNTERS_KEY,
-            {
-                _SEP.join(("attempts", handler, outcome)): 1,
-                _SEP.join(("bucket", handler, bucket_of(seconds))): 1,
-            },
-            {_SEP.join(("sum", handler)): seconds},
+            [(name, value) for count in held for name, value in count.counts.items()],
+            [(name, amount) for count in held for name, amount in count.amounts.items()],
         )
     except RedisError as error:
-        logger.warning("Attempt of %s not counted in the metrics: Redis cannot be reached (%s)", handler, error)
+        logger.warning("%d attempt(s) not counted in the metrics: Redis cannot be reached (%s)", len(held), error)
 
 
 @dataclass(frozen=True, kw_only=True)

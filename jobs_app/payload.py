@@ -138,29 +138,30 @@ def encode_arguments(handler_name: str, args: tuple[Any, ...], kwargs: dict[str,
     for key in kwargs:
         if _unstorable(key):
             raise TypeError(f"{handler_name}: keyword argument name {safe_text(key)!r} cannot be stored as UTF-8 JSON")
-    named = [(f"argument {i + 1}", value) for i, value in enumerate(args)]
-    named += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
-    for label, value in named:
+    # The labels ("argument 2", "keyword argument 'when'") are only made for an error: enqueue is a hot path.
+    for position, value in enumerate((*args, *kwargs.values())):
         try:
             _checked(value, repair=False)
         except _Refused as refused:
+            label = _argument_label(position, args, kwargs)
             raise TypeError(
                 f"{handler_name}: {label} ({type(value).__name__}) cannot be stored: {refused.at(label)}."
             ) from None
     try:
         encoded = _dumps([list(args), kwargs])
     except (TypeError, ValueError):
-        for label, value in named:
+        for position, value in enumerate((*args, *kwargs.values())):
             try:
                 _dumps(value)
             except (TypeError, ValueError) as error:
                 raise TypeError(
-                    f"{handler_name}: {label} ({type(value).__name__}) is not JSON-serialisable: {error}. "
-                    "Pass ids, strings, numbers, lists and dicts; load objects inside the handler."
+                    f"{handler_name}: {_argument_label(position, args, kwargs)} ({type(value).__name__}) is not "
+                    f"JSON-serialisable: {error}. Pass ids, strings, numbers, lists and dicts; load objects inside "
+                    "the handler."
                 ) from None
         raise
     limit = app_settings.MAX_PAYLOAD_BYTES
-    size = len(encoded.encode())
+    size = len(encoded)  # `_dumps` escapes every non-ASCII character: a byte a character
     if size > limit:
         raise ValueError(
             f"{handler_name}: the arguments take {size} bytes as JSON, over the {limit}-byte limit "
@@ -168,6 +169,13 @@ def encode_arguments(handler_name: str, args: tuple[Any, ...], kwargs: dict[str,
         )
     decoded_args, decoded_kwargs = json.loads(encoded)
     return decoded_args, decoded_kwargs
+
+
+def _argument_label(position: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """How an error names the argument at `position` of `(*args, *kwargs.values())`."""
+    if position < len(args):
+        return f"argument {position + 1}"
+    return f"keyword argument {list(kwargs)[position - len(args)]!r}"
 
 
 def encode_result(handler_name: str, value: Any) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.utils import timezone
 from redis import RedisError
 from rq import get_current_job
@@ -43,6 +43,12 @@ logger = logging.getLogger("jobs_app")
 _UNLIMITED = sys.maxsize
 # Claims tried in one delivery of a due job before it is handed back to RQ.
 _CLAIM_ROUNDS = 3
+# Django's health check of a reused connection (CONN_HEALTH_CHECKS: a `SELECT 1` round trip on PostgreSQL) is
+# made before a job when the connection has been idle this long (seconds). Between jobs in quick succession it
+# is skipped, as Django skips it for every query of a request after the first; a connection that saw an error
+# is checked before the next job all the same (`close_old_connections`).
+HEALTH_CHECK_AFTER_IDLE = 1.0
+_used_at = -math.inf
 
 
 def execute(job_id: str) -> Retry | None:
@@ -51,7 +57,22 @@ def execute(job_id: str) -> Retry | None:
     Returns `None` when the attempt is over for RQ, or an RQ `Retry` to have RQ
     deliver the job again after the backoff.
     """
+    global _used_at
+    _reuse_connections()
+    try:
+        return _execute(job_id)
+    finally:
+        _used_at = time.monotonic()
+
+
+def _reuse_connections() -> None:
     close_old_connections()
+    if time.monotonic() - _used_at < HEALTH_CHECK_AFTER_IDLE:
+        for used in connections.all(initialized_only=True):
+            used.health_check_done = True  # type: ignore[attr-defined]  # Django's, not in its stubs
+
+
+def _execute(job_id: str) -> Retry | None:
     try:
         job_pk = uuid.UUID(str(job_id))
     except ValueError:

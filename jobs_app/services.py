@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Case, DateTimeField, F, Field, QuerySet, Value, When
 from django.db.models.base import ModelState
 from django.db.models.functions import Coalesce
@@ -26,7 +26,7 @@ from uuid6 import uuid7
 
 from . import groups, metrics, transport
 from .logs import job_extra
-from .models import Job, JobAttempt, JobQuerySet
+from .models import Job, JobAttempt, JobQuerySet, column
 from .payload import encode_arguments, safe_text
 from .policy import Backoff, RetryDecision, Verdict, decide
 from .signals import job_dead
@@ -123,7 +123,7 @@ def enqueue(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     """Record a job for `handler` in the caller's transaction; push it to RQ on commit."""
     job = _new_job(handler, args, kwargs, now=timezone.now())
     if handler.idempotency_key is None:
-        _insert_jobs([job])
+        _insert_jobs(handler, [job])
     else:
         existing = _holder_of(handler.idempotency_key)
         if existing is not None:
@@ -152,25 +152,32 @@ def enqueue_many(handler: Handler, calls: Iterable[tuple[tuple[Any, ...], dict[s
         jobs.append(_new_job(handler, args, kwargs, now=now) if not jobs else _sibling(jobs[0], handler, args, kwargs))
     with transaction.atomic():
         for start in range(0, len(jobs), BULK_BATCH_SIZE):
-            _insert_jobs(jobs[start : start + BULK_BATCH_SIZE])
+            _insert_jobs(handler, jobs[start : start + BULK_BATCH_SIZE])
         push_on_commit([dispatch_of(job) for job in jobs])
     return jobs
 
 
-# The columns in which the jobs of one `enqueue_many` call differ; the others are the handler's and the moment's.
+# The columns in which the jobs of one `enqueue_many` call differ; and those in which two calls with the same
+# handler options differ (the moment, what it makes of delay= and at=, the idempotency key). The others are the
+# handler's.
 _PER_JOB_FIELDS = frozenset({"id", "args", "kwargs"})
+_PER_CALL_FIELDS = _PER_JOB_FIELDS | {"created_at", "state", "scheduled_for", "idempotency_key"}
 
 
-def _insert_jobs(jobs: Sequence[Job]) -> None:
-    """INSERT new rows for `jobs` (all of one handler, made at one moment by `_new_job`), without the ORM's
-    per-value preparation and per-batch SQL building: the columns that are the same for every job are
-    prepared once. On PostgreSQL, one statement (the varying columns as arrays, through `unnest`); elsewhere
-    one prepared statement run for each row (`executemany`)."""
-    fields, sql, unnest_sql = _insert_plan(connection.vendor)
+def _insert_jobs(handler: Handler, jobs: Sequence[Job]) -> None:
+    """INSERT new rows for `jobs` (all made from `handler`'s prototype at one moment by `_new_job`), without the
+    ORM's per-value preparation and per-batch SQL building: the handler's columns are prepared once per
+    handler (`_prototype`), the moment's once per call. On PostgreSQL, one statement for many jobs (the
+    varying columns as arrays, through `unnest`); elsewhere one prepared statement run for each row (`executemany`)."""
+    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` costs a context-local look-up per use
+    fields, sql, unnest_sql = _insert_plan(db.vendor)
     first = jobs[0]
-    template = [field.get_db_prep_save(getattr(first, field.attname), connection) for field in fields]
+    template = list(_prototype(handler).prepared(db, fields))
+    for index, field in enumerate(fields):
+        if field.name in _PER_CALL_FIELDS:
+            template[index] = field.get_db_prep_save(getattr(first, field.attname), db)
     varying = [(index, field) for index, field in enumerate(fields) if field.name in _PER_JOB_FIELDS]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         if len(jobs) == 1:
             cursor.execute(sql, template)
         elif unnest_sql is not None:
@@ -182,12 +189,12 @@ def _insert_jobs(jobs: Sequence[Job]) -> None:
             for job in jobs:
                 row = list(template)
                 for index, field in varying:
-                    row[index] = field.get_db_prep_save(getattr(job, field.attname), connection)
+                    row[index] = field.get_db_prep_save(getattr(job, field.attname), db)
                 rows.append(row)
             cursor.executemany(sql, rows)
     for job in jobs:
         job._state.adding = False
-        job._state.db = connection.alias
+        job._state.db = db.alias
 
 
 def _json_or_value(field: Any, value: Any) -> Any:
@@ -223,16 +230,12 @@ def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *,
     run_at = handler.at
     if handler.delay:
         run_at = now + timedelta(seconds=handler.delay)
-    return Job(
-        handler=handler.name,
-        queue=handler.queue,
-        priority=handler.priority,
+    return _copy(
+        _prototype(handler).job,
+        id=uuid7(),
         args=job_args,
         kwargs=job_kwargs,
         state=State.SCHEDULED if run_at is not None and run_at > now else State.QUEUED,
-        max_attempts=handler.attempts,
-        backoff=handler.backoff.to_dict(),
-        timeout=handler.timeout,
         created_at=now,
         scheduled_for=run_at,
         idempotency_key=handler.idempotency_key,
@@ -240,12 +243,59 @@ def _new_job(handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], *,
 
 
 def _sibling(first: Job, handler: Handler, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Job:
-    """A job like `first` (same handler, same moment) with its own id and arguments, without `Job.__init__`
-    walking every field again: a copy of `first`'s attributes."""
+    """A job like `first` (same handler, same moment) with its own id and arguments."""
     job_args, job_kwargs = encode_arguments(handler.name, args, kwargs)
-    job = Job.__new__(Job)
-    job.__dict__.update(first.__dict__, id=uuid7(), args=job_args, kwargs=job_kwargs, _state=ModelState())
-    return job
+    return _copy(first, id=uuid7(), args=job_args, kwargs=job_kwargs)
+
+
+def _copy(job: Job, **values: Any) -> Job:
+    """A new, unsaved `Job` with `job`'s attributes and `values`, without `Job.__init__` walking every field
+    (nor its pre_init/post_init signals, which jobs_app does not use); its own backoff dict."""
+    copy = Job.__new__(Job)
+    copy.__dict__.update(job.__dict__, backoff=dict(job.backoff), **values, _state=ModelState())
+    return copy
+
+
+class _Prototype:
+    """What every job of one handler's options shares: a `Job` built once (the others copy it), and its
+    INSERT values prepared once per database vendor."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._prepared: dict[str, tuple] = {}
+
+    def prepared(self, db: Any, fields: Sequence[Field]) -> tuple:
+        """The prototype's values as `fields` go to `db` (the per-call ones too; the caller replaces them)."""
+        row = self._prepared.get(db.vendor)
+        if row is None:
+            row = self._prepared[db.vendor] = tuple(
+                field.get_db_prep_save(getattr(self.job, field.attname), db) for field in fields
+            )
+        return row
+
+
+def _prototype(handler: Handler) -> _Prototype:
+    # By the options a row takes from its handler, not by the handler object: `handler.using(...)` and the
+    # django.tasks backend make a new `Handler` for each enqueue.
+    return _prototype_of(
+        handler.name, handler.queue, handler.priority, handler.attempts, handler.backoff, handler.timeout
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _prototype_of(
+    name: str, queue: str, priority: str, attempts: int, backoff: Backoff, timeout: float | None
+) -> _Prototype:
+    return _Prototype(
+        Job(
+            handler=name,
+            queue=queue,
+            priority=priority,
+            max_attempts=attempts,
+            backoff=backoff.to_dict(),
+            timeout=timeout,
+        )
+    )
 
 
 def _holder_of(idempotency_key: str) -> Job | None:
@@ -420,7 +470,6 @@ def _finish_attempt(
     `then` (the failure group's count) runs in the same transaction once the attempt is recorded.
     """
     attempt = {
-        **_attempt_defaults(),
         "cycle": job.cycle,
         "number": job.attempts,
         "started_at": started_at,
@@ -430,15 +479,18 @@ def _finish_attempt(
         "worker_name": job.worker_name,
         **(attempt_fields or {}),
     }
-    update_sql, insert_sql, combined_sql = _finish_sql(connection.vendor, tuple(changes), tuple(attempt))
-    set_params = [_prep(Job, name, value) for name, value in changes.items()]
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each attribute read through the proxy is a look-up
+    defaults = _attempt_defaults(db.vendor, frozenset(attempt))
+    update_sql, insert_sql, combined_sql = _finish_sql(db.vendor, tuple(changes), (*attempt, *defaults))
+    set_params = [_field(Job, name).get_db_prep_save(value, db) for name, value in changes.items()]
     # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
-    where_params = [_prep(Job, "id", job.pk), State.RUNNING, job.cycle, job.attempts]
-    attempt_params = [_prep(JobAttempt, name, value) for name, value in attempt.items()]
+    where_params = [_field(Job, "id").get_db_prep_save(job.pk, db), State.RUNNING, job.cycle, job.attempts]
+    attempt_params = [_field(JobAttempt, name).get_db_prep_save(value, db) for name, value in attempt.items()]
+    attempt_params += defaults.values()
     # One statement needs no transaction of its own; two statements, or a `then`, do.
     one_statement = combined_sql is not None and then is None
     with contextlib.nullcontext() if one_statement else transaction.atomic():
-        with connection.cursor() as cursor:
+        with db.cursor() as cursor:
             if combined_sql is not None:
                 cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
                 recorded = cursor.rowcount == 1
@@ -446,7 +498,7 @@ def _finish_attempt(
                 cursor.execute(update_sql, [*set_params, *where_params])
                 recorded = cursor.rowcount == 1
                 if recorded:
-                    cursor.execute(insert_sql, [_prep(Job, "id", job.pk), *attempt_params])
+                    cursor.execute(insert_sql, [where_params[0], *attempt_params])
         if recorded and then is not None:
             then()  # in the same transaction: a recorded failure is always counted in its group
     if not recorded:
@@ -461,21 +513,20 @@ def _finish_attempt(
 
 
 @functools.cache
-def _attempt_defaults() -> dict[str, Any]:
-    """Every `JobAttempt` column but its id and job, with its default: the raw INSERT names them all."""
+def _attempt_defaults(vendor: str, given: frozenset[str]) -> dict[str, Any]:
+    """The `JobAttempt` columns not `given` (but its id and job), with their defaults ready for the database:
+    the raw INSERT names every column."""
+    db = connections[DEFAULT_DB_ALIAS]
     return {
-        field.name: field.get_default() for field in JobAttempt._meta.concrete_fields if field.name not in ("id", "job")
+        field.name: field.get_db_prep_save(field.get_default(), db)
+        for field in JobAttempt._meta.concrete_fields
+        if field.name not in ("id", "job", *given)
     }
 
 
+@functools.cache
 def _field(model: type[Job] | type[JobAttempt], name: str) -> Field:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)  # a concrete column, not a relation's other side
-    return field
-
-
-def _prep(model: type[Job] | type[JobAttempt], name: str, value: Any) -> Any:
-    return _field(model, name).get_db_prep_save(value, connection)
+    return column(model, name)
 
 
 @functools.cache
@@ -650,10 +701,10 @@ def _change_in_batches(
             times = [When(pk=pk, then=Value(at)) for pk, at in run_at.items()]
             batch_changes = {**changes, "scheduled_for": Case(*times, output_field=DateTimeField())}
             rows = [(*row[:-2], State.SCHEDULED, run_at[row[0]]) for row in rows]
-        updated = Job.objects.filter(pk__in=pks, state__in=states).update(**batch_changes)
+        updated = Job.objects.with_pks(pks).filter(state__in=states).update(**batch_changes)
         if updated != len(rows):
             # Only where the database let a row change between the read and the write: ask which moved.
-            moved = set(Job.objects.filter(pk__in=pks).exclude(state__in=states).values_list("pk", flat=True))
+            moved = set(Job.objects.with_pks(pks).exclude(state__in=states).values_list("pk", flat=True))
             rows = [row for row in rows if row[0] in moved]
         changed.extend(JobRef(id=str(row[0]), handler=row[1]) for row in rows)
         then([dispatch_from_row(row) for row in rows])
@@ -692,7 +743,7 @@ def dead_letter(jobs: QuerySet[Job]) -> list:
             jobs.filter(state=State.FAILED).order_by().select_for_update(skip_locked=True).values_list("pk", flat=True)
         )
         if pks:
-            Job.objects.filter(pk__in=pks, state=State.FAILED).update(state=State.DEAD, finished_at=now)
+            Job.objects.with_pks(pks).filter(state=State.FAILED).update(state=State.DEAD, finished_at=now)
     if pks and job_dead.has_listeners(Job):
         for job in Job.objects.filter(pk__in=pks).order_by("pk").iterator(chunk_size=RERUN_BATCH_SIZE):
             job_dead.send(sender=Job, job=job)

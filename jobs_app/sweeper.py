@@ -91,14 +91,21 @@ def failed_jobs(options: SweepOptions) -> JobQuerySet:
 
 
 def _as_read(rows: Sequence[tuple]) -> Q:
-    """Rows still `failed` with the `auto_retries` they were read with: the condition for acting on them."""
+    """Rows still `failed` with the `auto_retries` they were read with: the condition for acting on them.
+
+    Bounded by the batch's smallest and largest key as well (see `JobQuerySet.with_pks`): a range of the
+    (state, id) index, whatever the planner's statistics say, instead of a scan of the table per batch.
+    """
     by_count: dict[int, list] = defaultdict(list)
     for pk, auto_retries in rows:
         by_count[auto_retries].append(pk)
     condition = Q(pk__in=[])  # no rows: matches nothing
     for auto_retries, pks in by_count.items():
         condition |= Q(pk__in=pks, auto_retries=auto_retries)
-    return Q(state=State.FAILED) & condition
+    if not rows:
+        return Q(state=State.FAILED) & condition
+    pks = [pk for pk, _auto_retries in rows]
+    return Q(state=State.FAILED, pk__gte=min(pks), pk__lte=max(pks)) & condition
 
 
 def _rerun(rows: list[tuple]) -> int:

@@ -49,6 +49,8 @@ PIPELINE_BATCH = 1000
 _DEFAULT_RQ_TIMEOUT = 180
 
 _connections: dict[str, Redis] = {}
+# By queue name: the settings of each queue are read once (every push asks), until RQ_QUEUES changes.
+_queue_connections: dict[str, Redis] = {}
 _queues: dict[str, Queue] = {}
 
 
@@ -85,11 +87,14 @@ def rq_queue_names(queue: str) -> list[str]:
 
 def connection(queue: str) -> Redis:
     """The Redis connection of a logical queue, shared by every queue with the same settings."""
-    params = filter_connection_params(queue_config(queue))
-    key = repr(sorted(params.items()))
-    if key not in _connections:
-        _connections[key] = get_redis_connection(params)
-    return _connections[key]
+    redis = _queue_connections.get(queue)
+    if redis is None:
+        params = filter_connection_params(queue_config(queue))
+        key = repr(sorted(params.items()))
+        if key not in _connections:
+            _connections[key] = get_redis_connection(params)
+        redis = _queue_connections[queue] = _connections[key]
+    return redis
 
 
 class OutageRetry(Retry):
@@ -241,8 +246,13 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
     one SADD of the queues a batch.
     """
     created = utcformat(now)
+    margin, failure_ttl = app_settings.TIMEOUT_MARGIN, app_settings.RQ_FAILURE_TTL
     queue_keys: set[str] = set()
-    with redis.pipeline() as pipeline:
+    # A plain pipeline, not MULTI/EXEC (a quarter of the client's work for one job): Redis runs the commands
+    # in order, so the hash is there before the id is on its queue; a connection lost half-way raises, and the
+    # caller marks the rows `needs_push` for the repair, whose re-push writes them whole (a duplicate id on a
+    # queue is harmless: `services.claim` runs a job once at a time).
+    with redis.pipeline(transaction=False) as pipeline:
         for dispatch in dispatches:
             queue = rq_queue(dispatch.queue, dispatch.priority)
             scheduled = dispatch.run_at is not None and dispatch.run_at > now
@@ -251,10 +261,10 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
                 "data": _rq_job_data(dispatch.job_id),
                 "origin": queue.name,
                 "description": f"{dispatch.handler}:{dispatch.job_id}",
-                "timeout": handler_timeout(dispatch.queue, dispatch.timeout) + app_settings.TIMEOUT_MARGIN,
+                "timeout": handler_timeout(dispatch.queue, dispatch.timeout) + margin,
                 # The row keeps the result; RQ need not.
                 "result_ttl": 0,
-                "failure_ttl": app_settings.RQ_FAILURE_TTL,
+                "failure_ttl": failure_ttl,
                 "status": "scheduled" if scheduled else "queued",
             }
             key = RQJob.key_for(dispatch.job_id)
@@ -517,17 +527,31 @@ def set_once(name: str, *, ttl: int) -> bool:
     return bool(control_connection().set(f"jobs_app:{name}", "1", nx=True, ex=ttl))
 
 
-def increment_hash(key: str, counts: dict[str, int], amounts: dict[str, float] | None = None) -> None:
-    """HINCRBY each of `counts` and HINCRBYFLOAT each of `amounts` in the hash `key`: one round trip.
+def increment_hash(key: str, counts: Iterable[tuple[str, int]], amounts: Iterable[tuple[str, float]] = ()) -> None:
+    """HINCRBY each of `counts` and HINCRBYFLOAT each of `amounts` (field, value pairs) in the hash `key`:
+    one round trip.
 
     On the control connection: counters every worker and web process adds to and reads.
     """
     with control_connection().pipeline(transaction=False) as pipeline:
-        for field, count in counts.items():
+        for field, count in counts:
             pipeline.hincrby(key, field, count)
-        for field, amount in (amounts or {}).items():
+        for field, amount in amounts:
             pipeline.hincrbyfloat(key, field, amount)
         pipeline.execute()
+
+
+def same_server(first: Redis, second: Redis) -> bool:
+    """Whether two clients talk to the same Redis database (the same Sentinel service, or host, port or
+    socket, and db). False when unsure: the caller then makes a round trip it might have saved."""
+
+    def where(redis: Redis) -> tuple:
+        pool = redis.connection_pool
+        kwargs = pool.connection_kwargs
+        place = (kwargs.get("host"), kwargs.get("port"), kwargs.get("path"))
+        return getattr(pool, "service_name", None), *place, kwargs.get("db") or 0
+
+    return where(first) == where(second)
 
 
 def read_hash(key: str) -> dict[str, str]:
@@ -574,6 +598,7 @@ def unset(name: str) -> None:
 def reset(**kwargs) -> None:
     """Forget cached connections and queues (RQ_QUEUES changed)."""
     _connections.clear()
+    _queue_connections.clear()
     _queues.clear()
 
 

@@ -212,6 +212,27 @@ def test_enqueue_many_rows_read_back_as_the_jobs_it_returned(redis):
     assert {job.state for job in jobs} == {Job.State.SCHEDULED}
 
 
+def test_one_by_one_enqueues_read_back_as_the_jobs_they_returned(redis):
+    # Every enqueue of a handler starts from one prototype row: each job still gets its own id, moment,
+    # arguments and options, and changing a returned job changes neither the next one nor the handler.
+    first = handlers.echo.enqueue(1, word="é")
+    first.backoff["delay"] = 99
+    first.args.append("changed")
+    later = handlers.echo.using(delay=60, priority="low").enqueue(2)
+    keyed = handlers.echo.using(idempotency_key="one-by-one").enqueue(4)
+    again = handlers.echo.enqueue(3)
+    fields = [field.attname for field in Job._meta.concrete_fields]
+    for job, expected in ((later, ([2], {})), (keyed, ([4], {})), (again, ([3], {}))):
+        stored = Job.objects.get(pk=job.pk)
+        assert [getattr(stored, name) for name in fields] == [getattr(job, name) for name in fields]
+        assert (stored.args, stored.kwargs, stored.backoff) == (*expected, handlers.echo.backoff.to_dict())
+    assert Job.objects.get(pk=first.pk).args == [1]
+    assert (later.state, later.priority, again.state, again.priority) == ("scheduled", "low", "queued", "normal")
+    assert (keyed.idempotency_key, again.idempotency_key) == ("one-by-one", None)
+    assert len({first.pk, later.pk, keyed.pk, again.pk}) == 4
+    assert first.created_at <= later.created_at <= again.created_at
+
+
 # Edge cases (issue 15, defect 9); the whole class of unstorable arguments is in test_payload.py.
 
 

@@ -6,11 +6,13 @@ PostgreSQL only: the test closes the database to new connections and terminates 
 has no server to lose: its file is always there, and a lock only makes writers wait.
 """
 
+import time
 from contextlib import contextmanager
 
 import pytest
 from django.db import connection
 
+from jobs_app import runner
 from jobs_app.models import Job, JobAttempt
 from jobs_app.stats import current_jobs
 from tests.faults.consistency import assert_consistent
@@ -102,3 +104,20 @@ def test_a_job_a_worker_could_not_claim_runs_once_the_database_is_back(processes
     assert len(list(tmp_path.glob(f"ran-{job.pk}-*"))) == 1
     assert list(job.history.values_list("outcome", flat=True)) == [JobAttempt.Outcome.SUCCEEDED]
     assert_consistent()
+
+
+def test_a_pool_process_whose_idle_connection_was_ended_runs_its_next_job_on_a_new_one(processes, tmp_path):
+    # The health check before a job (CONN_HEALTH_CHECKS) is skipped between jobs in quick succession, never
+    # after the connection has been idle: the terminated session is replaced, and the job runs at its first try.
+    processes.pool("faults-db-idle", "--num-workers", "1")
+    first = fault_handlers.count.enqueue(str(tmp_path))
+    wait_for(lambda: Job.objects.get(pk=first.pk).state == Job.State.SUCCEEDED, message="the first job to run")
+
+    with database_unreachable():
+        pass  # every session of the pool's process ended
+    time.sleep(runner.HEALTH_CHECK_AFTER_IDLE + 0.5)
+
+    second = fault_handlers.count.enqueue(str(tmp_path))
+    wait_for(lambda: Job.objects.get(pk=second.pk).state == Job.State.SUCCEEDED, message="the second job to run")
+    assert list(second.history.values_list("outcome", flat=True)) == [JobAttempt.Outcome.SUCCEEDED]
+    assert "OperationalError" not in processes.log("faults-db-idle")

@@ -139,3 +139,24 @@ def test_a_stop_request_finishes_the_batch_in_hand(ago):
     result = sweep(SweepOptions(batch_size=2), should_stop=lambda: True)
     assert (result.scanned, result.retried) == (2, 2)
     assert Job.objects.filter(state=Job.State.FAILED).count() == 4
+
+
+def test_within_a_batch_only_the_due_jobs_move_not_those_between_them(ago, dead_signals):
+    # A batch acts on its due rows by key, bounded by the batch's first and last key: the rows in that
+    # range that wait, or that go dead, must not be re-run with the others.
+    jobs = sorted(JobFactory.create_batch(5, failed=True, failed_at=ago(hours=1)), key=lambda job: job.pk)
+    first, waiting, used_up, due, last = jobs
+    Job.objects.filter(pk=waiting.pk).update(failed_at=ago(seconds=5))
+    Job.objects.filter(pk=used_up.pk).update(auto_retries=3)
+
+    result = sweep(SweepOptions(repair=False))
+
+    assert (result.scanned, result.retried, result.dead, result.skipped) == (5, 3, 1, 1)
+    assert states(first, waiting, used_up, due, last) == [
+        Job.State.QUEUED,
+        Job.State.FAILED,
+        Job.State.DEAD,
+        Job.State.QUEUED,
+        Job.State.QUEUED,
+    ]
+    assert [job.pk for job in dead_signals] == [used_up.pk]
