@@ -12,7 +12,9 @@ import json
 import os
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
@@ -50,13 +52,24 @@ def hour_of(moment: datetime) -> int:
     return int(moment.timestamp() // 3600)
 
 
-def note_failure(cause: Fingerprint, *, job_id: uuid.UUID, error_fields: dict[str, str], at: datetime) -> None:
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt to count in its group: its cause, its job, its stored error fields and when."""
+
+    cause: Fingerprint
+    job_id: uuid.UUID
+    error_fields: dict[str, str]
+    at: datetime
+
+
+def note_failure(failure: Failure) -> None:
     """Count one failed attempt in its group, creating the group or reopening a resolved one (regressed).
 
     Call inside the transaction that records the attempt. The group's row is locked while it
     is updated, so concurrent failures of one cause each count once. On a worker's every failure:
     a prepared SELECT and UPDATE, without the ORM's query building.
     """
+    cause, job_id, error_fields, at = failure.cause, failure.job_id, failure.error_fields, failure.at
     db = connections[DEFAULT_DB_ALIAS]
     with db.cursor() as cursor:
         cursor.execute(_read_sql(db.vendor), [cause.value])
@@ -116,6 +129,80 @@ def _count_sql(vendor: str, *, reopened: bool, sampled: bool) -> tuple[str, tupl
     ]
     table = quote(FailureGroup._meta.db_table)
     return f"UPDATE {table} SET {', '.join(assignments)} WHERE {quote('fingerprint')} = %s", names
+
+
+def counting_sql(vendor: str) -> str | None:
+    """On PostgreSQL, `note_failure` as one INSERT ... ON CONFLICT DO UPDATE that ends a caller's statement whose
+    CTE `moved` holds the job row once its attempt is recorded: the count, the regression and the sample go in the
+    same statement (one round trip for the whole failure); None elsewhere. Its values: `counting_params`."""
+    if vendor != "postgresql":
+        return None
+    return _counting_sql()
+
+
+@functools.cache
+def _counting_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(FailureGroup._meta.db_table)
+    columns = ", ".join(quote(name) for name in (*_COUNTED_COLUMNS, "occurrences", "regressed"))
+    placeholders = ", ".join(["%s"] * len(_COUNTED_COLUMNS))
+    resolved = f"g.{quote('status')} = '{FailureGroup.Status.RESOLVED}'"
+    sampled = f"({resolved} OR g.{quote('sample_job_id')} IS NULL)"
+    samples = ", ".join(
+        f"{quote(name)} = CASE WHEN {sampled} THEN EXCLUDED.{quote(name)} ELSE g.{quote(name)} END"
+        for name in ("sample_job_id", "sample_message", "sample_traceback")
+    )
+    hourly = quote("hourly")
+    return (
+        f"INSERT INTO {table} AS g ({columns}) SELECT {placeholders}, 1, false FROM moved "
+        f"ON CONFLICT ({quote('fingerprint')}) DO UPDATE SET "
+        f"{quote('occurrences')} = g.{quote('occurrences')} + 1, "
+        f"{quote('last_seen')} = GREATEST(g.{quote('last_seen')}, EXCLUDED.{quote('last_seen')}), "
+        # The hours still in the sparkline's span, with one more at this hour.
+        f"{hourly} = COALESCE((SELECT jsonb_object_agg(h.key, h.value) FROM jsonb_each(g.{hourly}) AS h "
+        f"WHERE h.key::bigint > %s), '{{}}'::jsonb) "
+        f"|| jsonb_build_object(%s::text, COALESCE((g.{hourly} ->> %s::text)::bigint, 0) + 1), "
+        f"{quote('status')} = CASE WHEN {resolved} THEN '{FailureGroup.Status.OPEN}' ELSE g.{quote('status')} END, "
+        f"{quote('regressed')} = g.{quote('regressed')} OR {resolved}, "
+        f"{samples}"
+    )
+
+
+# What `counting_sql` inserts for a new group, in this order (then `occurrences` 1 and `regressed` false).
+_COUNTED_COLUMNS = (
+    "fingerprint",
+    "handler",
+    "error_type",
+    "message",
+    "frame",
+    "first_seen",
+    "last_seen",
+    "hourly",
+    "status",
+    "sample_job_id",
+    "sample_message",
+    "sample_traceback",
+)
+
+
+def counting_params(failure: Failure, db: Any) -> list[Any]:
+    """The values of `counting_sql` for `failure`, ready for the connection `db`."""
+    cause, at = failure.cause, failure.at
+    hour = hour_of(at)
+    values = {
+        "fingerprint": cause.value,
+        "handler": cause.handler[:200],
+        "error_type": cause.error_type[:300],
+        "message": cause.message,
+        "frame": cause.frame[:300],
+        "first_seen": at,
+        "last_seen": at,
+        "hourly": {str(hour): 1},
+        "status": FailureGroup.Status.OPEN,
+        **_sample(failure.job_id, failure.error_fields),
+    }
+    prepared = [column(FailureGroup, name).get_db_prep_save(values[name], db) for name in _COUNTED_COLUMNS]
+    return [*prepared, hour - SPARK_HOURS, str(hour), str(hour)]
 
 
 def _create(cause: Fingerprint, **fields) -> FailureGroup:

@@ -442,7 +442,7 @@ def end_attempt(
         outcome=outcome,
         changes={**changes, **error_fields},
         attempt_fields=error_fields,
-        then=lambda: groups.note_failure(cause, job_id=job.pk, error_fields=error_fields, at=now),
+        failure=groups.Failure(cause=cause, job_id=job.pk, error_fields=error_fields, at=now),
     )
     if not recorded:
         return None
@@ -461,13 +461,14 @@ def _finish_attempt(
     outcome: str,
     changes: dict[str, Any],
     attempt_fields: dict[str, str] | None = None,
-    then: Callable[[], None] | None = None,
+    failure: groups.Failure | None = None,
 ) -> bool:
-    """Move the row with `changes` and record its `JobAttempt`, only while it is still this running attempt.
+    """Move the row with `changes` and record its `JobAttempt`, only while it is still this running attempt,
+    and count a `failure` in its group.
 
-    Raw SQL, built once per shape of `changes`: on PostgreSQL one statement (an UPDATE ...
-    RETURNING feeding the INSERT), on other databases the UPDATE and the INSERT in one transaction;
-    `then` (the failure group's count) runs in the same transaction once the attempt is recorded.
+    Raw SQL, built once per shape of `changes`: on PostgreSQL one statement (an UPDATE ... RETURNING
+    feeding the INSERT, and the group's count, `groups.counting_sql`), on other databases the UPDATE, the
+    INSERT and `groups.note_failure` in one transaction.
     """
     attempt = {
         "cycle": job.cycle,
@@ -481,26 +482,30 @@ def _finish_attempt(
     }
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each attribute read through the proxy is a look-up
     defaults = _attempt_defaults(db.vendor, frozenset(attempt))
-    update_sql, insert_sql, combined_sql = _finish_sql(db.vendor, tuple(changes), (*attempt, *defaults))
+    counting = groups.counting_sql(db.vendor) if failure is not None else None
+    update_sql, insert_sql, combined_sql = _finish_sql(
+        db.vendor, tuple(changes), (*attempt, *defaults), counted=counting is not None
+    )
     set_params = [_field(Job, name).get_db_prep_save(value, db) for name, value in changes.items()]
     # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
     where_params = [_field(Job, "id").get_db_prep_save(job.pk, db), State.RUNNING, job.cycle, job.attempts]
     attempt_params = [_field(JobAttempt, name).get_db_prep_save(value, db) for name, value in attempt.items()]
     attempt_params += defaults.values()
-    # One statement needs no transaction of its own; two statements, or a `then`, do.
-    one_statement = combined_sql is not None and then is None
+    counting_params = groups.counting_params(failure, db) if counting is not None and failure is not None else []
+    # One statement needs no transaction of its own; two statements, or a failure to count apart, do.
+    one_statement = combined_sql is not None and (failure is None or counting is not None)
     with contextlib.nullcontext() if one_statement else transaction.atomic():
         with db.cursor() as cursor:
             if combined_sql is not None:
-                cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params])
+                cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params, *counting_params])
                 recorded = cursor.rowcount == 1
             else:
                 cursor.execute(update_sql, [*set_params, *where_params])
                 recorded = cursor.rowcount == 1
                 if recorded:
                     cursor.execute(insert_sql, [where_params[0], *attempt_params])
-        if recorded and then is not None:
-            then()  # in the same transaction: a recorded failure is always counted in its group
+        if recorded and failure is not None and counting is None:
+            groups.note_failure(failure)  # in the same transaction: a recorded failure is always counted
     if not recorded:
         logger.warning(
             "Not recorded: %s is no longer this running attempt", job.label, extra=job_extra(job, outcome="stale")
@@ -530,8 +535,11 @@ def _field(model: type[Job] | type[JobAttempt], name: str) -> Field:
 
 
 @functools.cache
-def _finish_sql(vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...]) -> tuple[str, str, str | None]:
-    """The UPDATE, the INSERT and (PostgreSQL) the one statement doing both, for these columns."""
+def _finish_sql(
+    vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...], *, counted: bool = False
+) -> tuple[str, str, str | None]:
+    """The UPDATE, the INSERT and (PostgreSQL) the one statement doing both, for these columns; `counted`: the
+    one statement ends with the failure group's count (`groups.counting_sql`)."""
     quote = connection.ops.quote_name
     job_table, attempt_table = quote(Job._meta.db_table), quote(JobAttempt._meta.db_table)
     assignments = ", ".join(f"{quote(_field(Job, name).column)} = %s" for name in changed)
@@ -542,10 +550,13 @@ def _finish_sql(vendor: str, changed: tuple[str, ...], attempt: tuple[str, ...])
     insert = f"INSERT INTO {attempt_table} ({columns}) VALUES (%s, {placeholders})"
     combined = None
     if vendor == "postgresql":
-        combined = (
-            f"WITH moved AS ({update} RETURNING {quote('id')}) "
-            f"INSERT INTO {attempt_table} ({columns}) SELECT moved.{quote('id')}, {placeholders} FROM moved"
-        )
+        record = f"INSERT INTO {attempt_table} ({columns}) SELECT moved.{quote('id')}, {placeholders} FROM moved"
+        if counted:
+            # A data-modifying WITH runs to completion whether or not the main statement reads it.
+            counting = groups.counting_sql(vendor)
+            combined = f"WITH moved AS ({update} RETURNING {quote('id')}), recorded AS ({record}) {counting}"
+        else:
+            combined = f"WITH moved AS ({update} RETURNING {quote('id')}) {record}"
     return update, insert, combined
 
 

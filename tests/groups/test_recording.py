@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 from django.test import override_settings
@@ -131,3 +133,23 @@ def test_an_error_that_cannot_be_printed_or_stored_still_lands_in_a_group(redis)
         assert services.end_attempt(job, outcome="failed", error=error, give_up_on=()) is not None
     messages = sorted(FailureGroup.objects.values_list("message", flat=True))
     assert messages == ["<unprintable Unprintable object>", "bad \\udcff byte \\x<n> in <n>"]
+
+
+def test_the_sparkline_keeps_its_last_hours_and_the_last_seen_never_goes_back(redis):
+    job = JobFactory(state=Job.State.RUNNING, attempts=3, worker_name="host-1.4001")
+    error = WorkerDied("worker host-1.4001 died while running attempt 3")
+    assert services.end_attempt(job, outcome="killed", error=error, give_up_on=()) is not None
+    group = FailureGroup.objects.get()
+    now_hour = groups.hour_of(group.last_seen)
+    later = group.last_seen + timedelta(days=1)
+    old_hour, recent_hour = now_hour - groups.SPARK_HOURS, now_hour - 1
+    FailureGroup.objects.filter(pk=group.pk).update(
+        last_seen=later, hourly={str(old_hour): 5, str(recent_hour): 2, str(now_hour): 1}
+    )
+
+    job = JobFactory(state=Job.State.RUNNING, attempts=3, worker_name="host-2.4002")
+    error = WorkerDied("worker host-2.4002 died while running attempt 3")
+    assert services.end_attempt(job, outcome="killed", error=error, give_up_on=()) is not None
+    group.refresh_from_db()
+    assert group.hourly == {str(recent_hour): 2, str(now_hour): 2}  # the hour past the span is dropped
+    assert (group.occurrences, group.last_seen) == (2, later)
