@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock as RedisLock
 from redis.retry import Retry
-from redis.sentinel import SentinelConnectionPool
+from redis.sentinel import SentinelConnectionPool, SentinelManagedConnection, SentinelManagedSSLConnection
 from rq import Queue, Worker
 from rq.connections import get_connection_kwargs
 from rq.executions import ExecutionRegistry
@@ -142,6 +142,30 @@ class OutageRetry(Retry):
         return result
 
 
+class _AskTheSentinelsAgain:
+    """A Sentinel-managed connection that asks the sentinels where the primary is on every reconnect.
+
+    redis-py's retry re-sends a failed command on the same connection, which reconnects to the
+    address it had without asking the sentinels: a command in flight as the primary died was
+    re-sent to the dead primary for ever, and the worker or work horse waiting on it hung.
+    """
+
+    _sock: Any
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self._sock:
+            self.connect()  # type: ignore[attr-defined]
+        super().send_packed_command(command, check_health)  # type: ignore[misc]
+
+
+class WaitingSentinelConnection(_AskTheSentinelsAgain, SentinelManagedConnection):
+    pass
+
+
+class WaitingSentinelSSLConnection(_AskTheSentinelsAgain, SentinelManagedSSLConnection):
+    pass
+
+
 def waiting_connection(connection: Redis, retry: Retry) -> Redis:
     """A new client of `connection`'s Redis (a Sentinel-managed one included) whose commands use `retry`.
 
@@ -158,12 +182,23 @@ def waiting_connection(connection: Redis, retry: Retry) -> Redis:
             pool.sentinel_manager,
             is_master=pool.is_master,
             check_connection=pool.check_connection,
-            connection_class=pool.connection_class,
+            connection_class=_asking_the_sentinels_again(pool.connection_class),
             **kwargs,
         )
     else:  # a plain pool; one RQ rebuilt from a Sentinel pool's settings keeps its `connection_pool` reference
-        clone = ConnectionPool(connection_class=pool.connection_class, max_connections=pool.max_connections, **kwargs)
+        connection_class = _asking_the_sentinels_again(pool.connection_class)
+        clone = ConnectionPool(connection_class=connection_class, max_connections=pool.max_connections, **kwargs)
     return type(connection)(connection_pool=clone)
+
+
+def _asking_the_sentinels_again(connection_class: type) -> type:
+    if issubclass(connection_class, _AskTheSentinelsAgain):
+        return connection_class
+    if issubclass(connection_class, SentinelManagedSSLConnection):
+        return WaitingSentinelSSLConnection
+    if issubclass(connection_class, SentinelManagedConnection):
+        return WaitingSentinelConnection
+    return connection_class  # a class of the project's own: left as it is
 
 
 def handler_timeout(queue: str, timeout: float | None) -> int:

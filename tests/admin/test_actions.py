@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
-from jobs_app import transport
+import pytest
+from django.contrib.admin.models import LogEntry
+
+from jobs_app import services, transport
+from jobs_app.admin import jobs as job_admin
 from jobs_app.models import Job
 from tests.factories import JobFactory
 
@@ -34,6 +38,31 @@ def test_retry_selected_requeues_failed_and_dead_jobs_and_skips_the_rest(
     succeeded.refresh_from_db()
     assert succeeded.state == Job.State.SUCCEEDED
     assert rq_ids() == {str(failed.pk), str(dead.pk)}
+
+
+def test_the_audit_names_exactly_the_jobs_the_retry_changed_when_another_retry_gets_one_first(
+    operator_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Issue 15, defect 6: a job re-run by someone else (an API retry) between the operator's click
+    and the service's own selection is neither counted nor logged as the operator's."""
+    first, second = JobFactory(failed=True), JobFactory(failed=True)
+
+    def rerun_after_a_concurrent_retry(queryset):
+        services.rerun(Job.objects.filter(pk=first.pk))  # the API's retry, just before the admin's
+        return services.rerun(queryset)
+
+    monkeypatch.setattr(
+        job_admin, "RETRY", dataclasses.replace(job_admin.RETRY, service=rerun_after_a_concurrent_retry)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_action(operator_client, "job", "retry_selected", [first, second])
+
+    assert messages_of(response) == [
+        "Retried 1 job. Skipped 1 job: only failed, dead or cancelled jobs can be retried."
+    ]
+    audited = list(LogEntry.objects.filter(change_message=job_admin.RETRY_MESSAGE).values_list("object_id", flat=True))
+    assert audited == [str(second.pk)]
+    assert Job.objects.get(pk=first.pk).cycle == 2  # re-run once, by the other retry
 
 
 def test_retry_from_the_failed_list_across_all_pages(operator_client, django_capture_on_commit_callbacks):
