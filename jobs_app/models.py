@@ -111,7 +111,13 @@ class Job(models.Model):
             ("cancel_job", _("Can cancel jobs")),
         ]
         indexes = [
-            models.Index(fields=["state", "-failed_at"], name="jobs_state_failed_at"),
+            # Partial, as the two below with `failed_at`: only jobs that failed at least once have entries, so
+            # enqueue, the claim and a success never write to them (on PostgreSQL an UPDATE of `state` writes to
+            # every index the row is in). Every failed or dead job has a `failed_at`; queries say so
+            # (`failed_or_dead`, `groups.jobs_of`) for SQLite, which cannot infer it from the states.
+            models.Index(
+                fields=["state", "-failed_at"], condition=Q(failed_at__isnull=False), name="jobs_state_failed_at"
+            ),
             models.Index(fields=["queue", "state"], name="jobs_queue_state"),
             models.Index(fields=["handler", "state"], name="jobs_handler_state"),
             models.Index(fields=["state", "scheduled_for"], name="jobs_state_scheduled_for"),
@@ -133,7 +139,11 @@ class Job(models.Model):
             # The repair's look for rows whose push is not done: a few rows, found without a walk over the backlog.
             models.Index(fields=["id"], condition=Q(needs_push=True), name="jobs_needs_push"),
             # A failure group's jobs: counted and listed per group without reading any other row.
-            models.Index(fields=["fingerprint", "state", "-failed_at"], name="jobs_fingerprint_state"),
+            models.Index(
+                fields=["fingerprint", "state", "-failed_at"],
+                condition=Q(failed_at__isnull=False),
+                name="jobs_fingerprint_state",
+            ),
         ]
         constraints = [
             # At most one unfinished job holds a key: a second enqueue returns the first job.

@@ -26,7 +26,7 @@ FAILURE_WINDOW = timedelta(hours=24)
 
 
 def _failed_jobs(queue: str, handler: str, state: str):
-    jobs = Job.objects.filter(state=state)
+    jobs = Job.objects.filter(state=state, failed_at__isnull=False)  # every failed or dead job has one: the index's
     if queue:
         jobs = jobs.filter(queue=queue)
     if handler:

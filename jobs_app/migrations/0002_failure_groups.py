@@ -4,62 +4,111 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0001_initial'),
+        ("jobs_app", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FailureGroup',
+            name="FailureGroup",
             fields=[
-                ('fingerprint', models.CharField(max_length=16, primary_key=True, serialize=False, verbose_name='fingerprint')),
-                ('handler', models.CharField(max_length=200, verbose_name='handler')),
-                ('error_type', models.CharField(help_text="The exception's dotted class path.", max_length=300, verbose_name='error type')),
-                ('message', models.TextField(blank=True, help_text='The message, its variable parts masked.', verbose_name='message')),
-                ('frame', models.CharField(blank=True, help_text="The innermost function of the project's own code.", max_length=300, verbose_name='where')),
-                ('first_seen', models.DateTimeField(verbose_name='first seen')),
-                ('last_seen', models.DateTimeField(verbose_name='last seen')),
-                ('occurrences', models.PositiveBigIntegerField(default=0, help_text='Failed attempts.', verbose_name='occurrences')),
-                ('hourly', models.JSONField(default=dict, help_text='Hours since the epoch to attempts, the last 48 hours.', verbose_name='occurrences per hour')),
-                ('sample_job_id', models.UUIDField(blank=True, null=True, verbose_name='sample job')),
-                ('sample_message', models.TextField(blank=True, verbose_name='sample message')),
-                ('sample_traceback', models.TextField(blank=True, verbose_name='sample traceback')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('resolved', 'Resolved'), ('muted', 'Muted')], default='open', max_length=10, verbose_name='status')),
-                ('regressed', models.BooleanField(default=False, help_text='Failed again after it was resolved.', verbose_name='regressed')),
-                ('resolved_at', models.DateTimeField(blank=True, null=True, verbose_name='resolved at')),
+                (
+                    "fingerprint",
+                    models.CharField(max_length=16, primary_key=True, serialize=False, verbose_name="fingerprint"),
+                ),
+                ("handler", models.CharField(max_length=200, verbose_name="handler")),
+                (
+                    "error_type",
+                    models.CharField(
+                        help_text="The exception's dotted class path.", max_length=300, verbose_name="error type"
+                    ),
+                ),
+                (
+                    "message",
+                    models.TextField(
+                        blank=True, help_text="The message, its variable parts masked.", verbose_name="message"
+                    ),
+                ),
+                (
+                    "frame",
+                    models.CharField(
+                        blank=True,
+                        help_text="The innermost function of the project's own code.",
+                        max_length=300,
+                        verbose_name="where",
+                    ),
+                ),
+                ("first_seen", models.DateTimeField(verbose_name="first seen")),
+                ("last_seen", models.DateTimeField(verbose_name="last seen")),
+                (
+                    "occurrences",
+                    models.PositiveBigIntegerField(default=0, help_text="Failed attempts.", verbose_name="occurrences"),
+                ),
+                (
+                    "hourly",
+                    models.JSONField(
+                        default=dict,
+                        help_text="Hours since the epoch to attempts, the last 48 hours.",
+                        verbose_name="occurrences per hour",
+                    ),
+                ),
+                ("sample_job_id", models.UUIDField(blank=True, null=True, verbose_name="sample job")),
+                ("sample_message", models.TextField(blank=True, verbose_name="sample message")),
+                ("sample_traceback", models.TextField(blank=True, verbose_name="sample traceback")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("resolved", "Resolved"), ("muted", "Muted")],
+                        default="open",
+                        max_length=10,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "regressed",
+                    models.BooleanField(
+                        default=False, help_text="Failed again after it was resolved.", verbose_name="regressed"
+                    ),
+                ),
+                ("resolved_at", models.DateTimeField(blank=True, null=True, verbose_name="resolved at")),
             ],
             options={
-                'verbose_name': 'failure group',
-                'verbose_name_plural': 'failure groups',
-                'ordering': ('-last_seen',),
-                'permissions': [('dead_letter_job', 'Can move failed jobs to dead')],
+                "verbose_name": "failure group",
+                "verbose_name_plural": "failure groups",
+                "ordering": ("-last_seen",),
+                "permissions": [("dead_letter_job", "Can move failed jobs to dead")],
             },
         ),
         migrations.AddField(
-            model_name='job',
-            name='fingerprint',
-            field=models.CharField(blank=True, default='', help_text='The cause of its last failure.', max_length=16, verbose_name='failure group'),
+            model_name="job",
+            name="fingerprint",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="The cause of its last failure.",
+                max_length=16,
+                verbose_name="failure group",
+            ),
         ),
         migrations.AddField(
-            model_name='jobattempt',
-            name='fingerprint',
-            field=models.CharField(blank=True, default='', max_length=16, verbose_name='failure group'),
+            model_name="jobattempt",
+            name="fingerprint",
+            field=models.CharField(blank=True, default="", max_length=16, verbose_name="failure group"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['fingerprint', 'state', '-failed_at'], name='jobs_fingerprint_state'),
+            model_name="job",
+            index=models.Index(fields=["fingerprint", "state", "-failed_at"], name="jobs_fingerprint_state"),
         ),
         migrations.AddIndex(
-            model_name='failuregroup',
-            index=models.Index(fields=['-last_seen'], name='jobs_group_last_seen'),
+            model_name="failuregroup",
+            index=models.Index(fields=["-last_seen"], name="jobs_group_last_seen"),
         ),
         migrations.AddIndex(
-            model_name='failuregroup',
-            index=models.Index(fields=['status', '-last_seen'], name='jobs_group_status'),
+            model_name="failuregroup",
+            index=models.Index(fields=["status", "-last_seen"], name="jobs_group_status"),
         ),
         migrations.AddIndex(
-            model_name='failuregroup',
-            index=models.Index(fields=['handler', '-last_seen'], name='jobs_group_handler'),
+            model_name="failuregroup",
+            index=models.Index(fields=["handler", "-last_seen"], name="jobs_group_handler"),
         ),
     ]

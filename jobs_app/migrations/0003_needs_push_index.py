@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0002_failure_groups'),
+        ("jobs_app", "0002_failure_groups"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('needs_push', True)), fields=['id'], name='jobs_needs_push'),
+            model_name="job",
+            index=models.Index(condition=models.Q(("needs_push", True)), fields=["id"], name="jobs_needs_push"),
         ),
     ]

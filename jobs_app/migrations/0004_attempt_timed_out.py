@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs_app', '0003_needs_push_index'),
+        ("jobs_app", "0003_needs_push_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='jobattempt',
-            name='outcome',
-            field=models.CharField(choices=[('succeeded', 'Succeeded'), ('failed', 'Failed'), ('killed', 'Killed (its worker died)'), ('timed_out', 'Timed out')], max_length=16, verbose_name='outcome'),
+            model_name="jobattempt",
+            name="outcome",
+            field=models.CharField(
+                choices=[
+                    ("succeeded", "Succeeded"),
+                    ("failed", "Failed"),
+                    ("killed", "Killed (its worker died)"),
+                    ("timed_out", "Timed out"),
+                ],
+                max_length=16,
+                verbose_name="outcome",
+            ),
         ),
     ]
