@@ -16,6 +16,9 @@ whose outcome the database row holds, `LeanWorkerMixin` does the same bookkeepin
   for the ones RQ sends between jobs (at most one plain beat a second goes out on its own), and
   jobs_app's own attempt counters (`metrics`) when they live on the same Redis.
 
+Both pipelines are plain ones, not RQ's MULTI/EXEC: Redis runs a small pipeline's commands in order
+from one read of the socket, and a transaction costs the client one more reply to parse per command.
+
 Any other job (an allow-listed plain RQ function), and any exception out of the entry point, takes
 RQ's own path unchanged.
 """
@@ -188,7 +191,7 @@ class LeanWorkerMixin(_RQWorker):
     def _lean_prepare(self, job: rq.job.Job, queue: rq.Queue) -> None:
         """RQ's prepare_execution, prepare_job_execution and the job's `persist`, in one pipeline."""
         heartbeat_ttl = self.get_heartbeat_ttl(job)
-        with self.connection.pipeline() as pipeline:
+        with self.connection.pipeline(transaction=False) as pipeline:
             self.execution = rq.executions.Execution.create(job, heartbeat_ttl, pipeline=pipeline,
                                                             worker_name=self.name)  # fmt: skip
             # RQ's set_state, set_current_job_id, set_current_job_working_time and heartbeat: one HSET, one EXPIRE.
@@ -258,7 +261,7 @@ class LeanWorkerMixin(_RQWorker):
             metrics.send(counts)
             return
         worked: timedelta = job.ended_at - job.started_at
-        with self.connection.pipeline() as pipeline:
+        with self.connection.pipeline(transaction=False) as pipeline:
             if retry is None:
                 self.increment_successful_job_count(pipeline=pipeline)
             else:
