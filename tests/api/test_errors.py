@@ -168,3 +168,15 @@ def test_a_filter_holding_a_lone_surrogate_is_400_not_500(api, field):
     response = api.post(f"{API}/retry-all-failed", f'{{"{field}": "\\ud800"}}', content_type="application/json")
     assert response.status_code == 400
     assert response.json() == {"error": f"'{field}' must be at most 200 printable characters"}
+
+
+def test_a_host_outside_allowed_hosts_gets_a_json_400_under_the_api_and_djangos_page_elsewhere(client, token):
+    # Django refuses it before any view: the project's handler400 (jobs_app.api.errors.bad_request) answers.
+    response = client.get(f"{API}/failed", HTTP_HOST="retry-all-failed", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        400,
+        "application/json",
+        {"error": "Bad Request"},
+    )
+    page = client.get("/admin/", HTTP_HOST="retry-all-failed")
+    assert page.status_code == 400 and page["Content-Type"].startswith("text/html")
