@@ -482,21 +482,20 @@ def _finish_attempt(
     }
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each attribute read through the proxy is a look-up
     defaults = _attempt_defaults(db.vendor, frozenset(attempt))
-    counting = groups.counting_sql(db.vendor) if failure is not None else None
+    counted = failure is not None and groups.counting_sql(db.vendor) is not None
     update_sql, insert_sql, combined_sql = _finish_sql(
-        db.vendor, tuple(changes), (*attempt, *defaults), counted=counting is not None
+        db.vendor, tuple(changes), (*attempt, *defaults), counted=counted
     )
     set_params = [_field(Job, name).get_db_prep_save(value, db) for name, value in changes.items()]
     # Conditional: a row someone else has moved on (the sweeper's repair, a re-run) is left alone.
     where_params = [_field(Job, "id").get_db_prep_save(job.pk, db), State.RUNNING, job.cycle, job.attempts]
     attempt_params = [_field(JobAttempt, name).get_db_prep_save(value, db) for name, value in attempt.items()]
     attempt_params += defaults.values()
-    counting_params = groups.counting_params(failure, db) if counting is not None and failure is not None else []
-    # One statement needs no transaction of its own; two statements, or a failure to count apart, do.
-    one_statement = combined_sql is not None and (failure is None or counting is not None)
-    with contextlib.nullcontext() if one_statement else transaction.atomic():
+    # PostgreSQL: one statement (the failure's count in it), which needs no transaction of its own.
+    with contextlib.nullcontext() if combined_sql is not None else transaction.atomic():
         with db.cursor() as cursor:
             if combined_sql is not None:
+                counting_params = groups.counting_params(failure, db) if failure is not None else []
                 cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params, *counting_params])
                 recorded = cursor.rowcount == 1
             else:
@@ -504,7 +503,7 @@ def _finish_attempt(
                 recorded = cursor.rowcount == 1
                 if recorded:
                     cursor.execute(insert_sql, [where_params[0], *attempt_params])
-        if recorded and failure is not None and counting is None:
+        if recorded and failure is not None and combined_sql is None:
             groups.note_failure(failure)  # in the same transaction: a recorded failure is always counted
     if not recorded:
         logger.warning(
