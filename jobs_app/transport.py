@@ -42,6 +42,13 @@ from .conf import app_settings
 from .exceptions import UnknownQueue
 from .states import Priority
 
+try:
+    from hiredis import pack_command as _hiredis_pack
+    from redis.connection import HiredisRespSerializer
+except ImportError:  # no hiredis, or a redis-py before 5
+    _hiredis_pack = None
+    HiredisRespSerializer = None  # type: ignore[assignment,misc]
+
 T = TypeVar("T")
 logger = logging.getLogger("jobs_app")
 
@@ -329,7 +336,12 @@ def _pipeline(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> None:
 
 
 def _exchange(conn: Any, commands: Sequence[tuple[Any, ...]]) -> None:
-    conn.send_packed_command(conn.pack_commands(commands))
+    if _hiredis_pack is not None and isinstance(getattr(conn, "_command_packer", None), HiredisRespSerializer):
+        # What that packer does, without its per-argument checks for arguments our commands never have (a
+        # command name with spaces, bytearray, memoryview): about 10 µs of a one-job push.
+        conn.send_packed_command([b"".join([_hiredis_pack(command) for command in commands])])
+    else:
+        conn.send_packed_command(conn.pack_commands(commands))
     refused: ResponseError | None = None
     for _command in commands:
         try:
