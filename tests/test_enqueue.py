@@ -6,8 +6,9 @@ import zlib
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rq import Queue
 from rq.job import Job as RQJob
@@ -15,6 +16,7 @@ from rq.serializers import JSONSerializer
 
 from jobs_app import Call, transport
 from jobs_app.models import Job
+from jobs_app.registry import Handler
 from tests.testapp import handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -231,6 +233,24 @@ def test_one_by_one_enqueues_read_back_as_the_jobs_they_returned(redis):
     assert (keyed.idempotency_key, again.idempotency_key) == ("one-by-one", None)
     assert len({first.pk, later.pk, keyed.pk, again.pk}) == 4
     assert first.created_at <= later.created_at <= again.created_at
+
+
+def test_an_enqueue_in_the_callers_transaction_is_one_insert_and_no_savepoint(redis):
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as queries:
+            job = handlers.echo.enqueue(1, word="é")
+    assert [query["sql"].split(" ", 2)[:2] for query in queries] == [["INSERT", "INTO"]]
+    assert Job.objects.get(pk=job.pk).args == [1]
+
+
+def test_a_handlers_options_with_quotes_and_percent_signs_are_stored_as_given(redis):
+    # One job's INSERT carries its handler's options as SQL literals: quoting must keep them exact.
+    odd = Handler(handlers.echo.func, name="it's 100% %s %(name)s \\ done", timeout=2.5, attempts=4)
+    job = odd.using(delay=60).enqueue("%s", quote="'")
+    stored = Job.objects.get(pk=job.pk)
+    assert (stored.handler, stored.args, stored.kwargs) == ("it's 100% %s %(name)s \\ done", ["%s"], {"quote": "'"})
+    assert (stored.timeout, stored.max_attempts, stored.state) == (2.5, 4, Job.State.SCHEDULED)
+    assert stored.backoff == odd.backoff.to_dict()
 
 
 # Edge cases (issue 15, defect 9); the whole class of unstorable arguments is in test_payload.py.

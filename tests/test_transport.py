@@ -5,6 +5,8 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from redis import Redis
+from redis.exceptions import ResponseError
 from rq import Queue
 from rq.serializers import JSONSerializer
 
@@ -62,3 +64,30 @@ def test_a_pushed_job_runs_on_a_real_worker(redis):
     SimpleWorker(["default"], connection=redis).work(burst=True)
     job.refresh_from_db()
     assert job.state == job.State.SUCCEEDED and job.result == 5
+
+
+def test_a_push_redis_refuses_raises_and_the_next_push_goes_through(redis):
+    # The push reads every reply before raising, so the pooled connection stays in step for the next one.
+    refused, fine = "0192aaaa-0000-7000-8000-00000000000a", "0192aaaa-0000-7000-8000-00000000000b"
+    redis.set(f"rq:job:{refused}", "not a hash")
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        transport.push([transport.Dispatch(job_id=refused, handler="testapp.add", queue="default")])
+    transport.push([transport.Dispatch(job_id=fine, handler="testapp.add", queue="default")])
+    assert redis.hget(f"rq:job:{fine}", "status") == b"queued"
+    assert redis.lrange("rq:queue:default", 0, -1) == [refused.encode(), fine.encode()]
+
+
+def test_a_push_after_redis_dropped_the_connection_reconnects(redis, redis_url):
+    transport.push([transport.Dispatch(job_id="0192aaaa-0000-7000-8000-00000000000c", handler="x", queue="default")])
+    Redis.from_url(redis_url).client_kill_filter(_type="normal", skipme=True)  # what a restart does to the pool
+    transport.push([transport.Dispatch(job_id="0192aaaa-0000-7000-8000-00000000000d", handler="x", queue="default")])
+    assert redis.llen("rq:queue:default") == 2
+
+
+def test_a_changed_timeout_margin_or_failure_ttl_reaches_the_next_push(redis, settings):
+    first, second = "0192aaaa-0000-7000-8000-00000000000e", "0192aaaa-0000-7000-8000-00000000000f"
+    transport.push([transport.Dispatch(job_id=first, handler="testapp.add", queue="default", timeout=10)])
+    settings.JOBS_APP = {**getattr(settings, "JOBS_APP", {}), "TIMEOUT_MARGIN": 7, "RQ_FAILURE_TTL": 60}
+    transport.push([transport.Dispatch(job_id=second, handler="testapp.add", queue="default", timeout=10)])
+    assert redis.hmget(f"rq:job:{first}", "timeout", "failure_ttl") == [b"40", str(7 * 24 * 3600).encode()]
+    assert redis.hmget(f"rq:job:{second}", "timeout", "failure_ttl") == [b"17", b"60"]
