@@ -48,6 +48,7 @@ from . import (
     metrics,
     pauses,
     runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
+    services,
     transport,
 )
 from .conf import app_settings
@@ -463,6 +464,7 @@ class Worker(_JobsAppWorkerMixin, rq.Worker):
 
     def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         _keep_sqlite_open()
+        services.warm_up()
         try:
             pauses.read_flags()  # inherited by the work horse: no Redis connection of its own for them
         except RedisError:
