@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -169,6 +170,19 @@ class Job(rq.job.Job):
     def send_webhooks(self, *args: Any, **kwargs: Any) -> None:
         # jobs_app never sets webhooks; one planted in Redis must not make the worker call out.
         return None
+
+    @property
+    def started_job_registry(self) -> StartedJobRegistry:
+        # RQ builds a new registry at each access (twice an attempt), each checking its serializer against a
+        # runtime Protocol, slow on Python 3.11; a registry holds nothing but its names and client.
+        return _started_registry(self.origin, self.connection, type(self), self.serializer)
+
+
+@functools.lru_cache(maxsize=64)
+def _started_registry(
+    origin: str, connection: Redis, job_class: type[rq.job.Job], serializer: Any
+) -> StartedJobRegistry:
+    return StartedJobRegistry(origin, connection=connection, job_class=job_class, serializer=serializer)
 
 
 def expand_priority_queues(queues: list[Any], connection: Any, job_class: type[rq.job.Job]) -> list[rq.Queue]:
