@@ -29,29 +29,27 @@ def cursor(db: Any) -> Any:
 
 
 def _preparing(db: Any, preparing: type, client_cursor: Any) -> Any:
-    from django.db.backends.postgresql.base import TIMESTAMPTZ_OID
-    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from django.db.backends.postgresql import base
     from psycopg.pq import Format
 
     raw = client_cursor.connection
     prepared = preparing(raw)
     prepared.logged = db.queries_logged
     # As Django's `create_cursor`: the cursor reads times in the connection's zone when psycopg's does not.
-    if db.timezone != raw.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT).timezone:
-        register_tzloader(db.timezone, prepared)
+    if db.timezone != raw.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT).timezone:  # type: ignore[attr-defined]
+        base.register_tzloader(db.timezone, prepared)  # type: ignore[attr-defined]
     return prepared
 
 
 @functools.cache
 def _preparing_cursor_class() -> type | None:
     """A psycopg 3 cursor binding on the server that prepares every statement it runs; None with psycopg 2."""
-    from django.db.backends.postgresql.psycopg_any import is_psycopg3
+    from django.db.backends.postgresql import base
 
-    if not is_psycopg3:
+    if not base.is_psycopg3:  # type: ignore[attr-defined]
         return None
-    from django.db.backends.postgresql.base import ServerBindingCursor
 
-    class PreparingCursor(ServerBindingCursor):
+    class PreparingCursor(base.ServerBindingCursor):  # type: ignore[name-defined]
         logged = False  # Django logs the queries of this connection (DEBUG, CaptureQueriesContext)
 
         def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None) -> Any:
@@ -64,7 +62,7 @@ def _preparing_cursor_class() -> type | None:
                 super().execute(query, params, prepare=True, binary=binary)
             finally:
                 connection.prepare_threshold = threshold
-            if self.logged and self._query is None:
+            if self.logged and self._query is None:  # type: ignore[has-type]
                 # psycopg keeps no text of a prepared statement's run; Django's query log reads it from here.
                 self._query = self._convert_query(query, params)
             return self
