@@ -374,21 +374,32 @@ def set_progress(job: Job, percent: int, message: str = "") -> None:
 def record_success(job: Job, *, started_at: datetime, result: Any) -> None:
     """The attempt returned: the job `succeeded` with its result."""
     now = timezone.now()
-    _finish_attempt(
-        job,
-        started_at=started_at,
-        finished_at=now,
-        outcome=JobAttempt.Outcome.SUCCEEDED,
-        changes={
-            "state": State.SUCCEEDED,
-            "result": result,
-            "finished_at": now,
-            "progress": 100,
-            "error_type": "",
-            "error_message": "",
-            "traceback": "",
-        },
-    )
+    changes = _succeeded(now, result)
+    _finish_attempt(job, started_at=started_at, finished_at=now, outcome=JobAttempt.Outcome.SUCCEEDED, changes=changes)
+
+
+def _succeeded(now: datetime | None, result: Any) -> dict[str, Any]:
+    return {
+        "state": State.SUCCEEDED,
+        "result": result,
+        "finished_at": now,
+        "progress": 100,
+        "error_type": "",
+        "error_message": "",
+        "traceback": "",
+    }
+
+
+def warm_up() -> None:
+    """Build the claim's and a success's statements now, as the first job would.
+
+    Each is built once per process: a forking worker calls this before its first fork, so that its work
+    horses inherit them instead of each building them again for its one job.
+    """
+    vendor = connections[DEFAULT_DB_ALIAS].vendor
+    _claim_plan(vendor)
+    defaults = _attempt_defaults(vendor, frozenset(_ATTEMPT_FIELDS))
+    _finish_sql(vendor, tuple(_succeeded(None, None)), (*_ATTEMPT_FIELDS, *defaults))
 
 
 def end_attempt(
@@ -470,16 +481,14 @@ def _finish_attempt(
     feeding the INSERT, and the group's count, `groups.counting_sql`), on other databases the UPDATE, the
     INSERT and `groups.note_failure` in one transaction.
     """
-    attempt = {
-        "cycle": job.cycle,
-        "number": job.attempts,
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "duration": finished_at - started_at,
-        "outcome": outcome,
-        "worker_name": job.worker_name,
+    attempt = dict(
+        zip(
+            _ATTEMPT_FIELDS,
+            (job.cycle, job.attempts, started_at, finished_at, finished_at - started_at, outcome, job.worker_name),
+            strict=True,
+        ),
         **(attempt_fields or {}),
-    }
+    )
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each attribute read through the proxy is a look-up
     defaults = _attempt_defaults(db.vendor, frozenset(attempt))
     counted = failure is not None and groups.counting_sql(db.vendor) is not None
@@ -514,6 +523,10 @@ def _finish_attempt(
         setattr(job, field, value)
     metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
     return True
+
+
+# The `JobAttempt` fields every attempt's record gives (a failure adds its error's).
+_ATTEMPT_FIELDS = ("cycle", "number", "started_at", "finished_at", "duration", "outcome", "worker_name")
 
 
 @functools.cache

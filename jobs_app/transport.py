@@ -9,6 +9,7 @@ that order.
 from __future__ import annotations
 
 import calendar
+import functools
 import logging
 import math
 import time
@@ -25,6 +26,7 @@ from django.utils import timezone
 from django_rq.connection_utils import filter_connection_params, get_redis_connection
 from redis import ConnectionPool, Redis
 from redis.backoff import ExponentialBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.lock import Lock as RedisLock
@@ -174,6 +176,10 @@ def waiting_connection(connection: Redis, retry: Retry) -> Redis:
     """
     pool = connection.connection_pool
     kwargs = {**get_connection_kwargs(connection), "retry": retry}
+    if not {"driver_info", "lib_name", "lib_version"} & kwargs.keys():
+        # Resolved once: redis-py otherwise reads its package's metadata from disk for every new connection,
+        # which a forking worker's work horse makes for each job.
+        kwargs["driver_info"] = _driver_info()
     clone: ConnectionPool
     if isinstance(pool, SentinelConnectionPool):
         del kwargs["connection_pool"]  # the new pool refers its connections to itself
@@ -189,6 +195,11 @@ def waiting_connection(connection: Redis, retry: Retry) -> Redis:
         connection_class = _asking_the_sentinels_again(pool.connection_class)
         clone = ConnectionPool(connection_class=connection_class, max_connections=pool.max_connections, **kwargs)
     return type(connection)(connection_pool=clone)
+
+
+@functools.cache
+def _driver_info() -> DriverInfo:
+    return DriverInfo()
 
 
 def _asking_the_sentinels_again(connection_class: type) -> type:

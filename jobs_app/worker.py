@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -48,6 +49,7 @@ from . import (
     metrics,
     pauses,
     runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
+    services,
     transport,
 )
 from .conf import app_settings
@@ -168,6 +170,19 @@ class Job(rq.job.Job):
     def send_webhooks(self, *args: Any, **kwargs: Any) -> None:
         # jobs_app never sets webhooks; one planted in Redis must not make the worker call out.
         return None
+
+    @property
+    def started_job_registry(self) -> StartedJobRegistry:
+        # RQ builds a new registry at each access (twice an attempt), each checking its serializer against a
+        # runtime Protocol, slow on Python 3.11; a registry holds nothing but its names and client.
+        return _started_registry(self.origin, self.connection, type(self), self.serializer)
+
+
+@functools.lru_cache(maxsize=64)
+def _started_registry(
+    origin: str, connection: Redis, job_class: type[rq.job.Job], serializer: Any
+) -> StartedJobRegistry:
+    return StartedJobRegistry(origin, connection=connection, job_class=job_class, serializer=serializer)
 
 
 def expand_priority_queues(queues: list[Any], connection: Any, job_class: type[rq.job.Job]) -> list[rq.Queue]:
@@ -463,6 +478,7 @@ class Worker(_JobsAppWorkerMixin, rq.Worker):
 
     def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
         _keep_sqlite_open()
+        services.warm_up()
         try:
             pauses.read_flags()  # inherited by the work horse: no Redis connection of its own for them
         except RedisError:

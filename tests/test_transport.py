@@ -62,3 +62,17 @@ def test_a_pushed_job_runs_on_a_real_worker(redis):
     SimpleWorker(["default"], connection=redis).work(burst=True)
     job.refresh_from_db()
     assert job.state == job.State.SUCCEEDED and job.result == 5
+
+
+def test_a_workers_redis_clients_share_one_reading_of_redis_pys_version(redis):
+    """redis-py names itself and its version to the server on each new connection; a forking worker's work horse
+    makes one per job, so the version is read from the package's metadata once, not on every connection."""
+    import redis as redis_py
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    first, second = (transport.waiting_connection(redis, Retry(NoBackoff(), 0)) for _ in range(2))
+    first_info = first.connection_pool.connection_kwargs["driver_info"]
+    assert first_info is second.connection_pool.connection_kwargs["driver_info"]
+    assert (first_info.name, first_info.lib_version) == ("redis-py", redis_py.__version__)
+    assert first.ping() and second.ping()
