@@ -2,8 +2,8 @@
 
 Django's PostgreSQL backend binds parameters on the client and never prepares, so PostgreSQL parses and plans
 each of these statements on every job: about half of their server time in the pool (see docs/benchmarks.md,
-"PostgreSQL's server time, third round"). Prepared through psycopg 3's extended protocol, each is parsed once
-per connection and then only bound and executed. On with `JOBS_APP["PREPARED_STATEMENTS"] = True` (the demo
+"PostgreSQL's server time, third round"). Prepared through psycopg 3's extended protocol at its second run on a
+connection, each is then only bound and executed. On with `JOBS_APP["PREPARED_STATEMENTS"] = True` (the demo
 project's setting); off by default, as Django leaves prepared statements off, for a pooler in transaction mode
 that cannot carry them across server connections (pgbouncer before 1.21, or without `max_prepared_statements`).
 """
@@ -11,7 +11,6 @@ that cannot carry them across server connections (pgbouncer before 1.21, or with
 from __future__ import annotations
 
 import functools
-import sys
 from typing import Any
 
 from .conf import app_settings
@@ -53,13 +52,15 @@ def _preparing_cursor_class() -> type | None:
         logged = False  # Django logs the queries of this connection (DEBUG, CaptureQueriesContext)
 
         def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: Any = None) -> Any:
-            # Django opens connections with `prepare_threshold=None`, which makes psycopg ignore `prepare=True`.
-            # Lifted for this statement only, so that nothing else is counted or prepared on the connection.
+            # Prepared from its second run on the connection: preparing costs a round trip of its own, which a
+            # connection that runs the statement once (a forking worker's work horse) would pay for nothing.
+            # Django opens connections with `prepare_threshold=None` (nothing prepared, nothing counted): the
+            # threshold is lifted for this statement only, so that no other query is counted or prepared.
             connection = self.connection
             threshold = connection.prepare_threshold
-            connection.prepare_threshold = sys.maxsize if threshold is None else threshold
+            connection.prepare_threshold = 1
             try:
-                super().execute(query, params, prepare=True, binary=binary)
+                super().execute(query, params, binary=binary)
             finally:
                 connection.prepare_threshold = threshold
             if self.logged and self._query is None:  # type: ignore[has-type]

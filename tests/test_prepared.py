@@ -49,8 +49,19 @@ def assert_recorded(succeeding: Job, failing: Job, *, occurrences: int = 1) -> N
 
 
 @on_postgresql
-def test_the_claim_and_both_outcomes_are_prepared_on_the_connection(run_worker):
+def test_a_statement_run_once_on_a_connection_is_not_prepared(run_worker):
+    """A forking worker's work horse runs each statement once on its own connection: preparing would only add a
+    round trip."""
+    job = handlers.add.enqueue(2, 3)
+    run_worker()
+    job.refresh_from_db()
+    assert (job.state, prepared_statements()) == ("succeeded", [])
+
+
+@on_postgresql
+def test_the_claim_and_both_outcomes_are_prepared_at_their_second_run(run_worker):
     assert_recorded(*run_jobs(run_worker))
+    assert_recorded(*run_jobs(run_worker), occurrences=2)
     statements = prepared_statements()
     assert any(statement.startswith('UPDATE "jobs_app_job" SET "state" = $1') for statement in statements)
     outcomes = [statement for statement in statements if statement.startswith("WITH moved AS (UPDATE")]
@@ -67,26 +78,31 @@ def test_nothing_is_prepared_when_turned_off(run_worker, settings):
 @on_postgresql
 def test_no_other_statement_is_prepared(run_worker):
     """Only the worker's two statements: the ORM's queries stay unprepared, as Django leaves them."""
-    run_jobs(run_worker)
-    Job.objects.filter(state="queued").count()
+    for _round in range(3):
+        run_jobs(run_worker)
+        Job.objects.filter(state="queued").count()
     assert all(statement.startswith(("UPDATE", "WITH moved")) for statement in prepared_statements())
 
 
 def test_jobs_run_after_a_rollback_and_a_new_connection(run_worker):
     """A rollback (psycopg then deallocates every prepared statement) or a new connection prepares them again."""
     assert_recorded(*run_jobs(run_worker))
+    assert_recorded(*run_jobs(run_worker), occurrences=2)
     with pytest.raises(ZeroDivisionError), transaction.atomic():
         Job.objects.count()
         raise ZeroDivisionError
-    assert_recorded(*run_jobs(run_worker), occurrences=2)
-    connection.close()
     assert_recorded(*run_jobs(run_worker), occurrences=3)
+    assert_recorded(*run_jobs(run_worker), occurrences=4)
+    connection.close()
+    assert_recorded(*run_jobs(run_worker), occurrences=5)
+    assert_recorded(*run_jobs(run_worker), occurrences=6)
 
 
 def test_the_claim_is_still_seen_by_djangos_query_log():
-    """Debug tools that read Django's query log (or wrap its cursor) still see the worker's statements."""
-    job = handlers.add.enqueue(1, 1)
+    """Debug tools that read Django's query log (or wrap its cursor) still see the worker's statements, prepared
+    (the second claim on the connection) or not."""
+    jobs = [handlers.add.enqueue(1, 1), handlers.add.enqueue(2, 2)]
     with CaptureQueriesContext(connection) as queries:
-        claimed = services.claim(job.pk, worker_name="w")
-    assert claimed is not None and claimed.state == "running"
-    assert [query["sql"] for query in queries.captured_queries if "UPDATE" in query["sql"]]
+        claimed = [services.claim(job.pk, worker_name="w") for job in jobs]
+    assert [job.state for job in claimed] == ["running", "running"]
+    assert len([query for query in queries.captured_queries if "UPDATE" in query["sql"]]) == 2
