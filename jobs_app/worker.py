@@ -175,7 +175,7 @@ class Job(rq.job.Job):
     def started_job_registry(self) -> StartedJobRegistry:
         # RQ builds a new registry at each access (twice an attempt), each checking its serializer against a
         # runtime Protocol, slow on Python 3.11; a registry holds nothing but its names and client.
-        return _started_registry(self.origin, self.connection, type(self), self.serializer)
+        return _started_registry(self.origin, self.connection, cast(Any, type(self)), cast(Any, self.serializer))
 
 
 @functools.lru_cache(maxsize=64)
