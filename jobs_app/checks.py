@@ -180,3 +180,18 @@ def check_operations_settings(app_configs=None, **kwargs) -> list:
                 )
             )
     return messages
+
+
+@register()
+def check_database_settings(app_configs=None, **kwargs) -> list:
+    """JOBS_APP["PREPARED_STATEMENTS"]."""
+    if isinstance(app_settings.PREPARED_STATEMENTS, bool):
+        return []
+    return [
+        Error(
+            f'JOBS_APP["PREPARED_STATEMENTS"] must be True or False, got {app_settings.PREPARED_STATEMENTS!r}.',
+            hint="True prepares the worker's claim and outcome on PostgreSQL; False (the default) for a pooler in "
+            "transaction mode that cannot carry prepared statements (pgbouncer before 1.21).",
+            id="jobs_app.E401",
+        )
+    ]

@@ -53,6 +53,11 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a worker waits before looking again at a job of a paused queue or handler: how soon after a
     # resume the held jobs run.
     "PAUSE_RECHECK": 5,
+    # PostgreSQL (psycopg 3): the worker's claim and outcome as server-side prepared statements, parsed and planned
+    # once per connection instead of on every job. Off by default, as Django leaves prepared statements off: a
+    # pooler in transaction mode that cannot carry them (pgbouncer before 1.21, or `max_prepared_statements = 0`)
+    # would hand them to another client's server connection.
+    "PREPARED_STATEMENTS": False,
 }
 
 BREAKER_DEFAULTS = {"failure_threshold": 5, "recovery_timeout": 60, "success_threshold": 3}

@@ -120,16 +120,14 @@ class Job(models.Model):
             ),
             models.Index(fields=["queue", "state"], name="jobs_queue_state"),
             models.Index(fields=["handler", "state"], name="jobs_handler_state"),
-            models.Index(fields=["state", "scheduled_for"], name="jobs_state_scheduled_for"),
-            # The sweeper's dead-job alert counts the jobs gone dead in the last hour: that hour's entries, not a
-            # walk over every dead job (or, on SQLite with statistics from a table of one state, every job). Partial:
-            # a job waiting or running has no entry, so enqueue and the claim never write to it; the alert's
-            # `finished_at >= ...` implies the condition, which SQLite and PostgreSQL both see.
-            models.Index(
-                fields=["state", "finished_at"],
-                condition=Q(finished_at__isnull=False),
-                name="jobs_state_finished_at",
-            ),
+            # The repair's look for overdue scheduled jobs. Partial on the state, as the one below: a job queued,
+            # running or succeeded has no entry, so enqueue, the claim and a success never write to it (on
+            # PostgreSQL every UPDATE of `state` writes to every index whose condition the new row meets). The
+            # queries name the state, which SQLite (with the bound value) and PostgreSQL both match.
+            models.Index(fields=["scheduled_for"], condition=Q(state=State.SCHEDULED), name="jobs_scheduled_for"),
+            # The sweeper's dead-job alert (and the Prometheus figure) counts the jobs gone dead in the last hour:
+            # that hour's entries, not a walk over every dead job.
+            models.Index(fields=["finished_at"], condition=Q(state=State.DEAD), name="jobs_dead_finished_at"),
             models.Index(fields=["-created_at"], name="jobs_created_at"),
             # Bulk services and the sweeper walk one state in primary-key batches: a range scan, not a sort per batch.
             models.Index(fields=["state", "id"], name="jobs_state_id"),

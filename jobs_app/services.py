@@ -25,7 +25,7 @@ from django.utils import timezone
 from redis import RedisError
 from uuid6 import uuid7
 
-from . import groups, metrics, transport
+from . import groups, metrics, prepared, transport
 from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet, column
 from .payload import encode_arguments, safe_text
@@ -390,7 +390,7 @@ def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -
     sql, field_names, compiler, converters = _claim_plan(connection.vendor)
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     pk = Job._meta.pk.get_db_prep_value(job_id, connection)
-    with connection.cursor() as cursor:
+    with prepared.cursor(connection) as cursor:  # prepared once per connection on PostgreSQL
         cursor.execute(sql, [State.RUNNING, at, worker_name, pk, State.QUEUED, State.SCHEDULED, at])
         row = cursor.fetchone()
     if row is None:
@@ -577,7 +577,7 @@ def _finish_attempt(
     attempt_params += defaults.values()
     # PostgreSQL: one statement (the failure's count in it), which needs no transaction of its own.
     with contextlib.nullcontext() if combined_sql is not None else transaction.atomic():
-        with db.cursor() as cursor:
+        with prepared.cursor(db) as cursor:  # prepared once per connection on PostgreSQL
             if combined_sql is not None:
                 counting_params = groups.counting_params(failure, db) if failure is not None else []
                 cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params, *counting_params])

@@ -115,7 +115,9 @@ RQ = {
     "JOB_CLASS": "jobs_app.worker.Job",
 }
 
-JOBS_APP: dict[str, object] = {}
+# The workers reach PostgreSQL directly (no pooler in transaction mode): their claim and outcome may be prepared
+# statements (see docs/deployment.md, "PostgreSQL").
+JOBS_APP: dict[str, object] = {"PREPARED_STATEMENTS": True}
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ from django.test import override_settings
 
 from jobs_app.checks import (
     check_breaker_settings,
+    check_database_settings,
     check_operations_settings,
     check_setting_names,
     check_sweeper_settings,
@@ -116,3 +117,18 @@ def test_good_operations_settings_pass():
     settings = {"METRICS_PUBLIC": True, "METRICS_CACHE_SECONDS": 0, "PAUSE_RECHECK": timedelta(seconds=2)}
     with override_settings(JOBS_APP=settings):
         assert check_operations_settings() == []
+
+
+# Database: PREPARED_STATEMENTS.
+
+
+def test_prepared_statements_must_be_a_boolean():
+    with override_settings(JOBS_APP={"PREPARED_STATEMENTS": "off"}):
+        [error] = check_database_settings()
+    assert (error.id, "must be True or False" in error.msg) == ("jobs_app.E401", True)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_prepared_statements_on_or_off_pass(value):
+    with override_settings(JOBS_APP={"PREPARED_STATEMENTS": value}):
+        assert check_database_settings() == []
