@@ -9,7 +9,6 @@ fresh SQLite database, as `bench.run`.
 from __future__ import annotations
 
 import collections
-import os
 import sys
 import time
 
@@ -20,12 +19,7 @@ WHERE_DEPTH = 3
 
 def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    if not os.environ.get("DATABASE_URL"):  # not bench.run's database: a `make bench` may be running
-        database = run.ROOT / "var" / "per_job.sqlite3"
-        database.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            database.with_name(database.name + suffix).unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    run.use_own_sqlite("per_job")
     server = run.setup_environment(quick=False)
     try:
         import redis.connection

@@ -48,6 +48,18 @@ class Case:
         return mine / bare if mine and bare else None
 
 
+def use_own_sqlite(name: str) -> None:
+    """Point DATABASE_URL at a fresh `var/<name>.sqlite3` unless it is set: a script of its own must not share
+    `bench.run`'s database, since a `make bench` may be running."""
+    if os.environ.get("DATABASE_URL"):
+        return
+    database = ROOT / "var" / f"{name}.sqlite3"
+    database.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        database.with_name(database.name + suffix).unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+
+
 def setup_environment(quick: bool) -> object:
     """A throwaway Redis and a fresh database, before Django reads its settings."""
     sys.path.insert(0, str(ROOT))

@@ -59,12 +59,7 @@ def main() -> int:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     processes = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    if not os.environ.get("DATABASE_URL"):  # not bench.run's database: a `make bench` may be running
-        database = run.ROOT / "var" / "sqlite_writers.sqlite3"
-        database.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            database.with_name(database.name + suffix).unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    run.use_own_sqlite("sqlite_writers")
     server = run.setup_environment(quick=False)
     try:
         from django.db import connections
