@@ -7,7 +7,6 @@ them writes a `Job` row by itself.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -174,37 +173,39 @@ def _insert_jobs(handler: Handler, jobs: Sequence[Job]) -> None:
     plan = _insert_plan(db.vendor)
     prototype = _prototype(handler)
     first = jobs[0]
-    if len(jobs) == 1:
-        sql, names = prototype.one_row_statement(db, plan)
-        values = [prepare(getattr(first, attname), db) for _index, attname, prepare in plan.per_call]
-        with db.cursor() as cursor:
-            cursor.execute(sql, dict(zip(names, values, strict=True)) if names else values)
-        first._state.adding = False
-        first._state.db = db.alias
-        return
-    template = list(prototype.prepared(db, plan.fields))
-    for index, attname, prepare in plan.per_call:
-        template[index] = prepare(getattr(first, attname), db)
     with db.cursor() as cursor:
-        if plan.unnest_sql is not None:
-            varying = {index: attname for index, attname, _prepare in plan.per_job}
-            constants = [value for index, value in enumerate(template) if index not in varying]
-            arrays = [
-                [_json_or_value(plan.fields[index], getattr(job, attname)) for job in jobs]
-                for index, attname in varying.items()
-            ]
-            cursor.execute(plan.unnest_sql, [*constants, *arrays])
+        if len(jobs) == 1:
+            sql, names = prototype.one_row_statement(db, plan)
+            values = [prepare(getattr(first, attname), db) for _index, attname, prepare in plan.per_call]
+            cursor.execute(sql, dict(zip(names, values, strict=True)) if names else values)
         else:
-            rows = []
-            for job in jobs:
-                row = list(template)
-                for index, attname, prepare in plan.per_job:
-                    row[index] = prepare(getattr(job, attname), db)
-                rows.append(row)
-            cursor.executemany(plan.sql, rows)
+            _insert_many(cursor, plan, prototype, db, jobs)
     for job in jobs:
         job._state.adding = False
         job._state.db = db.alias
+
+
+def _insert_many(cursor: Any, plan: _InsertPlan, prototype: _Prototype, db: Any, jobs: Sequence[Job]) -> None:
+    """Several jobs: one `unnest` INSERT on PostgreSQL, the row INSERT run for each elsewhere."""
+    template = list(prototype.prepared(db, plan.fields))
+    for index, attname, prepare in plan.per_call:
+        template[index] = prepare(getattr(jobs[0], attname), db)
+    if plan.unnest_sql is not None:
+        varying = {index: attname for index, attname, _prepare in plan.per_job}
+        constants = [value for index, value in enumerate(template) if index not in varying]
+        arrays = [
+            [_json_or_value(plan.fields[index], getattr(job, attname)) for job in jobs]
+            for index, attname in varying.items()
+        ]
+        cursor.execute(plan.unnest_sql, [*constants, *arrays])
+    else:
+        rows = []
+        for job in jobs:
+            row = list(template)
+            for index, attname, prepare in plan.per_job:
+                row[index] = prepare(getattr(job, attname), db)
+            rows.append(row)
+        cursor.executemany(plan.sql, rows)
 
 
 def _json_or_value(field: Any, value: Any) -> Any:
@@ -243,18 +244,17 @@ def _insert_plan(vendor: str) -> _InsertPlan:
         if field.name in _PER_CALL_FIELDS
     )
     per_job = tuple(entry for entry in per_call if fields[entry[0]].name in _PER_JOB_FIELDS)
-    plan = _InsertPlan(fields=fields, head=head, sql=sql, unnest_sql=None, per_call=per_call, per_job=per_job)
-    if vendor != "postgresql":
-        return plan
-    varying = [fields[index] for index, _attname, _prepare in per_job]
-    selected = ", ".join(
-        f"u.{quote(field.column)}" if field.name in _PER_JOB_FIELDS else f"CAST(%s AS {field.db_type(connection)})"
-        for field in fields
-    )
-    arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in varying)
-    names = ", ".join(quote(field.column) for field in varying)
-    unnest_sql = f"{head} SELECT {selected} FROM unnest({arrays}) AS u({names})"
-    return dataclasses.replace(plan, unnest_sql=unnest_sql)
+    unnest_sql = None
+    if vendor == "postgresql":
+        varying = [fields[index] for index, _attname, _prepare in per_job]
+        selected = ", ".join(
+            f"u.{quote(field.column)}" if field.name in _PER_JOB_FIELDS else f"CAST(%s AS {field.db_type(connection)})"
+            for field in fields
+        )
+        arrays = ", ".join(f"CAST(%s AS {field.db_type(connection)}[])" for field in varying)
+        names = ", ".join(quote(field.column) for field in varying)
+        unnest_sql = f"{head} SELECT {selected} FROM unnest({arrays}) AS u({names})"
+    return _InsertPlan(fields=fields, head=head, sql=sql, unnest_sql=unnest_sql, per_call=per_call, per_job=per_job)
 
 
 def _preparation(field: Field) -> Callable[[Any, Any], Any]:

@@ -240,9 +240,6 @@ def push(dispatches: Iterable[Dispatch]) -> None:
     Raises `redis.RedisError` when Redis cannot be reached; the caller decides what that means.
     """
     now = timezone.now()
-    if isinstance(dispatches, Sequence) and len(dispatches) == 1:  # one job a transaction: the common case
-        _push_batch(connection(dispatches[0].queue), dispatches, now)
-        return
     for redis, chunk in _chunks_per_connection(dispatches, attrgetter("queue")):
         _push_batch(redis, chunk, now)
 
@@ -303,17 +300,15 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
     for dispatch in dispatches:
         job_id = dispatch.job_id
         route = _route(dispatch.queue, dispatch.priority, dispatch.timeout)
-        key = RQJob.redis_job_namespace_prefix + job_id
-        data = _rq_job_data(job_id)
-        description = f"{dispatch.handler}:{job_id}"
         run_at = dispatch.run_at
-        if run_at is not None and run_at > now:
-            commands.append(("HSET", key, "created_at", created, "data", data, "description", description,
-                             *route.fields, "status", "scheduled"))  # fmt: skip
-            commands.append(("ZADD", route.scheduled_key, calendar.timegm(run_at.utctimetuple()), job_id))
+        scheduled = run_at is not None and run_at > now
+        status = ("status", "scheduled") if scheduled else ("status", "queued", "enqueued_at", created)
+        commands.append(("HSET", RQJob.redis_job_namespace_prefix + job_id, "created_at", created,
+                         "data", _rq_job_data(job_id), "description", f"{dispatch.handler}:{job_id}",
+                         *route.fields, *status))  # fmt: skip
+        if scheduled:
+            commands.append(("ZADD", route.scheduled_key, calendar.timegm(run_at.utctimetuple()), job_id))  # type: ignore[union-attr]
         else:
-            commands.append(("HSET", key, "created_at", created, "data", data, "description", description,
-                             *route.fields, "status", "queued", "enqueued_at", created))  # fmt: skip
             commands.append(("RPUSH", route.queue_key, job_id))
         queue_keys.add(route.queue_key)
     if queue_keys:
