@@ -6,34 +6,65 @@ each of these statements on every job: about half of their server time in the po
 connection, each is then only bound and executed. On with `JOBS_APP["PREPARED_STATEMENTS"] = True` (the demo
 project's setting); off by default, as Django leaves prepared statements off, for a pooler in transaction mode
 that cannot carry them across server connections (pgbouncer before 1.21, or without `max_prepared_statements`).
+
+Each statement also keeps its own psycopg cursor on the connection, reused at every run: psycopg keeps a cursor's
+adaptation (the dumpers of its parameters, the loaders of its columns) while it runs the same statement again,
+and builds it anew for a new cursor (`db.cursor()` makes two) or another statement: about a sixth of the client
+CPU of the claim and the outcome ("PostgreSQL's server time, fourth round" in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
+
+from django.utils.asyncio import async_unsafe
 
 from .conf import app_settings
 
+# The kept cursors of a connection, by statement, by the psycopg connection: a new connection (after a close)
+# gets new cursors, and a connection's cursors go with it.
+_kept: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
-def cursor(db: Any) -> Any:
-    """`db.cursor()`; on PostgreSQL with psycopg 3 and `PREPARED_STATEMENTS` on, one whose statements are prepared
-    once per connection. Django's wrapper (query logging, execute wrappers, error translation) is kept."""
-    wrapper = db.cursor()
+
+def cursor(db: Any, sql: str) -> Any:
+    """`db.cursor()`, to run `sql` (and, on other databases than PostgreSQL, more statements).
+
+    On PostgreSQL with psycopg 3 and `PREPARED_STATEMENTS` on, the connection's kept cursor for `sql` (pass the
+    same string object at every run: psycopg keeps its adaptation for the very same query), whose statement is
+    prepared once per connection. Django's wrapper (query logging, execute wrappers, error translation) is kept;
+    closing it leaves the kept cursor open for the next run.
+    """
     if db.vendor == "postgresql" and app_settings.PREPARED_STATEMENTS:
         preparing = _preparing_cursor_class()
         if preparing is not None:
-            wrapper.cursor = _preparing(db, preparing, wrapper.cursor)
-    return wrapper
+            return _kept_cursor(db, preparing, sql)
+    return db.cursor()
 
 
-def _preparing(db: Any, preparing: type, client_cursor: Any) -> Any:
+@async_unsafe
+def _kept_cursor(db: Any, preparing: type, sql: str) -> Any:
+    # What `db.cursor()` does (the health check, the connection, the thread check, Django's wrapper), with the
+    # statement's kept cursor in place of a new one.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    raw = db.connection
+    kept = _kept.get(raw)
+    if kept is None:
+        kept = _kept[raw] = {}
+    statement_cursor = kept.get(sql)
+    if statement_cursor is None or statement_cursor.closed:
+        statement_cursor = kept[sql] = _preparing(db, preparing, raw)
+    statement_cursor.logged = db.queries_logged
+    return db._prepare_cursor(statement_cursor)
+
+
+def _preparing(db: Any, preparing: type, raw: Any) -> Any:
     from django.db.backends.postgresql import base
     from psycopg.pq import Format
 
-    raw = client_cursor.connection
     prepared = preparing(raw)
-    prepared.logged = db.queries_logged
     # As Django's `create_cursor`: the cursor reads times in the connection's zone when psycopg's does not.
     if db.timezone != raw.adapters.get_loader(base.TIMESTAMPTZ_OID, Format.TEXT).timezone:  # type: ignore[attr-defined]
         base.register_tzloader(db.timezone, prepared)  # type: ignore[attr-defined]
@@ -67,5 +98,10 @@ def _preparing_cursor_class() -> type | None:
                 # psycopg keeps no text of a prepared statement's run; Django's query log reads it from here.
                 self._query = self._convert_query(query, params)
             return self
+
+        def close(self) -> None:
+            """Drop the results but stay open: the connection's next statement reuses this cursor (Django's
+            wrapper closes its cursor at the end of each `with`)."""
+            self._reset()
 
     return PreparingCursor

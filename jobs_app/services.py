@@ -390,7 +390,7 @@ def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -
     sql, field_names, compiler, converters = _claim_plan(connection.vendor)
     at = connection.ops.adapt_datetimefield_value(now or timezone.now())
     pk = Job._meta.pk.get_db_prep_value(job_id, connection)
-    with prepared.cursor(connection) as cursor:  # prepared once per connection on PostgreSQL
+    with prepared.cursor(connection, sql) as cursor:  # prepared once per connection on PostgreSQL
         cursor.execute(sql, [State.RUNNING, at, worker_name, pk, State.QUEUED, State.SCHEDULED, at])
         row = cursor.fetchone()
     if row is None:
@@ -577,7 +577,7 @@ def _finish_attempt(
     attempt_params += defaults.values()
     # PostgreSQL: one statement (the failure's count in it), which needs no transaction of its own.
     with contextlib.nullcontext() if combined_sql is not None else transaction.atomic():
-        with prepared.cursor(db) as cursor:  # prepared once per connection on PostgreSQL
+        with prepared.cursor(db, combined_sql or update_sql) as cursor:  # prepared once per connection on PostgreSQL
             if combined_sql is not None:
                 counting_params = groups.counting_params(failure, db) if failure is not None else []
                 cursor.execute(combined_sql, [*set_params, *where_params, *attempt_params, *counting_params])

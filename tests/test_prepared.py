@@ -106,3 +106,20 @@ def test_the_claim_is_still_seen_by_djangos_query_log():
         claimed = [services.claim(job.pk, worker_name="w") for job in jobs]
     assert [job.state for job in claimed] == ["running", "running"]
     assert len([query for query in queries.captured_queries if "UPDATE" in query["sql"]]) == 2
+
+
+def test_every_run_of_the_worker_statements_goes_through_djangos_execute_wrappers(run_worker):
+    """Instrumentation hooked on Django's cursor (`connection.execute_wrapper`: APM agents, query counters) sees
+    each claim and outcome, also when the worker reuses its cursor for the same statement."""
+    seen = []
+
+    def spy(execute, sql, params, many, context):
+        seen.append(sql.split(" ", 1)[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        for _round in range(3):
+            run_jobs(run_worker)
+    # Three rounds of one success and one failure: a claim and an outcome each.
+    assert seen.count("UPDATE") >= 6
+    assert (seen.count("WITH") if connection.vendor == "postgresql" else seen.count("INSERT")) >= 6
