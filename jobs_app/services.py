@@ -387,16 +387,17 @@ def claim(job_id: uuid.UUID, *, worker_name: str, now: datetime | None = None) -
     # One UPDATE ... RETURNING instead of a SELECT and an UPDATE: a round trip less on every job (SQLite 3.35+
     # and PostgreSQL both have RETURNING). The row is built straight from the returned values, with the
     # converters the ORM would apply, without a RawQuerySet's per-query column mapping.
-    sql, field_names, compiler, converters = _claim_plan(connection.vendor)
-    at = connection.ops.adapt_datetimefield_value(now or timezone.now())
-    pk = Job._meta.pk.get_db_prep_value(job_id, connection)
-    with prepared.cursor(connection, sql) as cursor:  # prepared once per connection on PostgreSQL
+    db = connections[DEFAULT_DB_ALIAS]  # the connection itself: each attribute read through the proxy is a look-up
+    sql, field_names, compiler, converters = _claim_plan(db.vendor)
+    at = db.ops.adapt_datetimefield_value(now or timezone.now())
+    pk = Job._meta.pk.get_db_prep_value(job_id, db)
+    with prepared.cursor(db, sql) as cursor:  # prepared once per connection on PostgreSQL
         cursor.execute(sql, [State.RUNNING, at, worker_name, pk, State.QUEUED, State.SCHEDULED, at])
         row = cursor.fetchone()
     if row is None:
         return None
     (values,) = compiler.apply_converters([row], converters) if converters else [row]
-    return Job.from_db(connection.alias, field_names, list(values))
+    return Job.from_db(db.alias, field_names, list(values))
 
 
 @functools.cache
