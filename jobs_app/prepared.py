@@ -23,9 +23,10 @@ from django.utils.asyncio import async_unsafe
 
 from .conf import app_settings
 
-# The kept cursors of a connection, by statement, by the psycopg connection: a new connection (after a close)
-# gets new cursors, and a connection's cursors go with it.
-_kept: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+# The kept cursors, by Django connection (one per thread and alias): its psycopg connection and, by statement, the
+# cursors on it. A new psycopg connection (after a close) gets new cursors and the old ones are let go. Not by the
+# psycopg connection: the cursors refer to it, which would keep each closed one alive.
+_kept: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 def cursor(db: Any, sql: str) -> Any:
@@ -50,9 +51,9 @@ def _kept_cursor(db: Any, preparing: type, sql: str) -> Any:
     db.close_if_health_check_failed()
     db.ensure_connection()
     raw = db.connection
-    kept = _kept.get(raw)
-    if kept is None:
-        kept = _kept[raw] = {}
+    on, kept = _kept.get(db, (None, {}))
+    if on is not raw:
+        on, kept = _kept[db] = (raw, {})
     statement_cursor = kept.get(sql)
     if statement_cursor is None or statement_cursor.closed:
         statement_cursor = kept[sql] = _preparing(db, preparing, raw)

@@ -3,6 +3,9 @@ recorded the same, prepared or not, and after anything that drops a connection's
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
@@ -123,3 +126,16 @@ def test_every_run_of_the_worker_statements_goes_through_djangos_execute_wrapper
     # Three rounds of one success and one failure: a claim and an outcome each.
     assert seen.count("UPDATE") >= 6
     assert (seen.count("WITH") if connection.vendor == "postgresql" else seen.count("INSERT")) >= 6
+
+
+@on_postgresql
+def test_a_closed_connection_is_let_go_with_its_statements(run_worker):
+    """A long-lived worker reconnects (`CONN_MAX_AGE`, a lost server): the cursors it kept for its statements on
+    the old connection do not keep that connection in memory."""
+    assert_recorded(*run_jobs(run_worker))
+    assert_recorded(*run_jobs(run_worker), occurrences=2)
+    old = weakref.ref(connection.connection)
+    connection.close()
+    assert_recorded(*run_jobs(run_worker), occurrences=3)
+    gc.collect()
+    assert old() is None
