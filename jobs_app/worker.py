@@ -483,7 +483,7 @@ class Worker(lean.LeanWorkerMixin, _JobsAppWorkerMixin, rq.Worker):
 
     def get_heartbeat_ttl(self, job: rq.job.Job) -> int:
         # The worker does not beat while a work horse runs the handler: one beat covers the job's whole limit.
-        return rq.SimpleWorker.get_heartbeat_ttl(self, job)  # type: ignore[arg-type]
+        return rq.SimpleWorker.get_heartbeat_ttl(self, job)
 
     def teardown(self) -> None:
         self._work_horse.reap()
@@ -495,12 +495,13 @@ _sqlite_keeper: sqlite3.Connection | None = None
 
 
 def _keep_sqlite_open() -> None:
-    """Hold the SQLite database open in the worker, so that each work horse's new connection finds its WAL index.
+    """Hold the SQLite database open in the worker, so that a work horse's new connection finds its WAL index.
 
-    A work horse opens its own connection and exits without closing it. With no other connection
-    open, each new one rebuilt the WAL index by reading the whole WAL file (hundreds of page reads a
-    job: a forking worker ran at 0.6 of bare RQ). This connection runs no statement after its first
-    read, so it holds no lock and stops no checkpoint; work horses inherit it and never use it.
+    A work horse whose handler uses the database opens its own connection and exits without closing
+    it. With no other connection open (the worker's own is closed between jobs when `CONN_MAX_AGE`
+    is 0), each new one rebuilt the WAL index by reading the whole WAL file (hundreds of page reads a
+    job). This connection runs no statement after its first read, so it holds no lock and stops no
+    checkpoint; work horses inherit it and never use it.
     """
     global _sqlite_keeper
     database = connections[DEFAULT_DB_ALIAS].settings_dict
