@@ -39,7 +39,6 @@ from .models import Job, JobAttempt
 from .payload import encode_result
 from .policy import Verdict, to_seconds
 from .registry import Handler, get_handler
-from .signals import attempt_recorded
 from .states import RUNNABLE, State
 
 logger = logging.getLogger("jobs_app")
@@ -110,9 +109,7 @@ def _execute(job_id: str) -> Retry | None:
             deferred = _deferred_by_pause(job) or _deferred_by_breaker(job)
             if deferred is not None:
                 return deferred
-            outcome = _run_attempt(job)
-            attempt_recorded.send(sender=Job, job=job)  # jobs_app.backends sends django.tasks' task_finished
-            return outcome
+            return _run_attempt(job)  # services sends attempt_recorded: jobs_app.backends' task_finished
         row = Job.objects.filter(pk=job_pk).only("state", "scheduled_for", "handler").first()
         if row is None:
             logger.warning("Skipped: RQ job %s has no Job row", job_id, extra=job_id_extra(job_id, outcome="skipped"))

@@ -30,7 +30,7 @@ from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet, column
 from .payload import encode_arguments, safe_text
 from .policy import Backoff, RetryDecision, Verdict, decide_after
-from .signals import job_dead
+from .signals import attempt_recorded, job_dead
 from .states import RETRYABLE, RUNNABLE, TERMINAL, State
 
 if TYPE_CHECKING:
@@ -589,6 +589,8 @@ def _finish_attempt(
     for field, value in changes.items():
         setattr(job, field, value)
     metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
+    # Whoever recorded it: a worker, the pool for a killed process, the sweeper's repair (after the commit).
+    transaction.on_commit(functools.partial(attempt_recorded.send, sender=Job, job=job))
     return True
 
 
