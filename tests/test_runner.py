@@ -1,13 +1,14 @@
 """One attempt on a real worker: success, retries, giving up, timeouts, hooks, logs, duplicates."""
 
 import logging
+import traceback
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from rq import Queue
 
-from jobs_app import services, transport
+from jobs_app import runner, services, transport
 from jobs_app.models import Job, JobAttempt
 from jobs_app.signals import job_dead
 from tests.factories import JobFactory
@@ -56,6 +57,44 @@ def test_a_raising_handler_is_retried_until_attempts_run_out_then_failed(run_wor
     failed_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Failed:")]
     assert failed_lines[0].startswith(f"Failed: test.always_fails:{job.pk} after ")
     assert failed_lines[0].endswith("ms (attempt 1/3) - kaput")
+
+
+def test_the_stored_traceback_shows_every_frame_and_the_error_without_caret_lines(run_worker):
+    job = handlers.always_fails.enqueue("kaput")
+    run_worker()
+    job.refresh_from_db()
+    lines = job.traceback.splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and lines[-1] == "RuntimeError: kaput"
+    assert any(line.endswith(", in _call_with_timeout") and "jobs_app/runner.py" in line for line in lines)
+    frame = lines.index(f'  File "{handlers.__file__}", line 43, in always_fails')
+    assert lines[frame + 1] == "    raise RuntimeError(message)"
+    assert not any(map(is_caret_line, lines)), "no caret lines under the source"
+    attempt = job.history.last()
+    assert attempt.traceback == job.traceback
+
+
+def is_caret_line(line: str) -> bool:
+    """Python 3.11's marks under a frame's source line (`^^^^`, `~~~~^^^^`)."""
+    return bool(line.strip()) and set(line.strip()) <= {"^", "~"}
+
+
+def fails_while_handling() -> None:
+    try:
+        {}["missing"]
+    except KeyError as error:
+        raise RuntimeError("lookup failed") from error
+
+
+def test_a_formatted_traceback_is_pythons_less_the_caret_lines_chained_causes_included():
+    try:
+        fails_while_handling()
+    except RuntimeError as error:
+        caught = error
+    python = "".join(traceback.format_exception(caught)).splitlines()
+    ours = runner.formatted_traceback(caught).splitlines()
+    assert ours == [line for line in python if not is_caret_line(line)]
+    assert "The above exception was the direct cause of the following exception:" in ours
+    assert ours[-1] == "RuntimeError: lookup failed" and "KeyError: 'missing'" in ours
 
 
 def test_on_retry_runs_before_each_retry_and_on_failure_once_at_the_end(run_worker):
