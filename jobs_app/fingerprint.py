@@ -120,6 +120,7 @@ def error_type_from_traceback(traceback: str, default: str) -> str:
     return default
 
 
+@functools.lru_cache(maxsize=1024)  # a failing handler fails the same way many times: masking costs more than a look-up
 def fingerprint(*, handler: str, error_type: str, message: str, frame: str = "") -> Fingerprint:
     """The fingerprint of one failure. Messages that differ only in their masked parts share it."""
     template = mask(message)
