@@ -21,9 +21,8 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections,
 from django.db.models import Count
 from django.utils import timezone
 
-from .fingerprint import Fingerprint, dotted_name, fingerprint, project_frame
+from .fingerprint import Fingerprint, fingerprint, project_frame
 from .models import FailureGroup, Job, JobQuerySet, column
-from .payload import safe_text
 from .states import FAILED_OR_DEAD
 
 # The sparkline's span: the hourly counts kept on the group row.
@@ -36,12 +35,12 @@ def project_roots() -> list[str]:
     return [str(getattr(settings, "BASE_DIR", None) or os.getcwd())]
 
 
-def fingerprint_of(job: Job, error: BaseException, error_fields: dict[str, str]) -> Fingerprint:
-    """The cause of `error`, which ended an attempt of `job`, from the attempt's `error_fields` as they are
-    stored (the message and traceback already made safe: `str(error)` itself may raise)."""
+def fingerprint_of(job: Job, error_type: str, error_fields: dict[str, str]) -> Fingerprint:
+    """The cause of an error of class `error_type` (its dotted name), which ended an attempt of `job`, from the
+    attempt's `error_fields` as they are stored (the message and traceback already made safe)."""
     return fingerprint(
         handler=job.handler,
-        error_type=safe_text(dotted_name(type(error))),
+        error_type=error_type,
         message=error_fields["error_message"],
         frame=project_frame(error_fields["traceback"], project_roots()),
     )

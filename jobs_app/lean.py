@@ -110,7 +110,8 @@ else:
 
 
 class LeanWorkerMixin(_RQWorker):
-    """jobs_app's SimpleWorker's per-job path: RQ's bookkeeping in fewer round trips (see the module)."""
+    """jobs_app's workers' per-job path: RQ's bookkeeping in fewer round trips (see the module). The forking
+    `Worker` takes it too: only its handler's call runs in a work horse."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -114,6 +114,14 @@ class RetryDecision:
     delay: float = 0.0
 
 
+def gives_up(error: BaseException, give_up_on: tuple[type[BaseException], ...] = ()) -> bool:
+    """Whether retrying cannot help: `PermanentError` and the `give_up_on` classes give up at once;
+    `TransientError` never does, whatever `give_up_on` says."""
+    return isinstance(error, PermanentError) or (
+        bool(give_up_on) and isinstance(error, give_up_on) and not isinstance(error, TransientError)
+    )
+
+
 def decide(
     *,
     attempt: int,
@@ -123,14 +131,17 @@ def decide(
     give_up_on: tuple[type[BaseException], ...] = (),
     rng: random.Random | None = None,
 ) -> RetryDecision:
-    """What follows a failed attempt: retry after a delay, fail, or give up.
+    """What follows a failed attempt that ended with `error`: retry after a delay, fail, or give up (`gives_up`)."""
+    return decide_after(
+        attempt=attempt, max_attempts=max_attempts, backoff=backoff, give_up=gives_up(error, give_up_on), rng=rng
+    )
 
-    `PermanentError` and the `give_up_on` classes give up at once; `TransientError`
-    always retries while attempts remain, whatever `give_up_on` says.
-    """
-    if isinstance(error, PermanentError) or (
-        give_up_on and isinstance(error, give_up_on) and not isinstance(error, TransientError)
-    ):
+
+def decide_after(
+    *, attempt: int, max_attempts: int, backoff: Backoff, give_up: bool, rng: random.Random | None = None
+) -> RetryDecision:
+    """What follows a failed attempt: give up (`give_up`), retry after a delay while attempts remain, or fail."""
+    if give_up:
         return RetryDecision(verdict=Verdict.DEAD)
     if attempt < max_attempts:
         return RetryDecision(verdict=Verdict.RETRY, delay=backoff.seconds_after(attempt, rng))

@@ -6,6 +6,7 @@ handler registered under its name.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import sys
@@ -13,7 +14,9 @@ import threading
 import time
 import traceback as traceback_module
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,12 +32,13 @@ from .breaker import Breaker
 from .conf import app_settings
 from .context import JobContext
 from .exceptions import HandlerNotFound, JobTimeout
+from .failures import ErrorReport
+from .horse import HandlerFailed, WorkHorse
 from .logs import job_extra, job_id_extra
 from .models import Job, JobAttempt
 from .payload import encode_result
 from .policy import Verdict, to_seconds
 from .registry import Handler, get_handler
-from .signals import attempt_recorded
 from .states import RUNNABLE, State
 
 logger = logging.getLogger("jobs_app")
@@ -49,6 +53,18 @@ _CLAIM_ROUNDS = 3
 # is checked before the next job all the same (`close_old_connections`).
 HEALTH_CHECK_AFTER_IDLE = 1.0
 _used_at = -math.inf
+# Where handlers are called: in this process (None), or each in a work horse of its own (the forking Worker).
+_work_horse: ContextVar[WorkHorse | None] = ContextVar("jobs_app_work_horse", default=None)
+
+
+@contextmanager
+def calling_handlers_in(horse: WorkHorse) -> Iterator[None]:
+    """Within this block, each handler's call runs in a child process of `horse`'s worker."""
+    token = _work_horse.set(horse)
+    try:
+        yield
+    finally:
+        _work_horse.reset(token)
 
 
 def execute(job_id: str) -> Retry | None:
@@ -93,9 +109,7 @@ def _execute(job_id: str) -> Retry | None:
             deferred = _deferred_by_pause(job) or _deferred_by_breaker(job)
             if deferred is not None:
                 return deferred
-            outcome = _run_attempt(job)
-            attempt_recorded.send(sender=Job, job=job)  # jobs_app.backends sends django.tasks' task_finished
-            return outcome
+            return _run_attempt(job)  # services sends attempt_recorded: jobs_app.backends' task_finished
         row = Job.objects.filter(pk=job_pk).only("state", "scheduled_for", "handler").first()
         if row is None:
             logger.warning("Skipped: RQ job %s has no Job row", job_id, extra=job_id_extra(job_id, outcome="skipped"))
@@ -140,8 +154,7 @@ def _run_attempt(job: Job) -> Retry | None:
     handler: Handler | None = None
     try:
         handler = get_handler(job.handler)
-        value = _call_with_timeout(handler, job)
-        result = encode_result(job.handler, value)
+        result = _call(handler, job)
     except Exception as error:
         elapsed_ms = round((time.monotonic() - clock) * 1000)
         logger.warning(
@@ -221,6 +234,19 @@ def _feed_breaker(handler: Handler | None, *, succeeded: bool) -> None:
         logger.warning("Breaker %s cannot be updated (%s)", handler.breaker, error)
 
 
+def _call(handler: Handler, job: Job) -> Any:
+    """The handler's call, its value made storable: here, or in a work horse of its own."""
+    horse = _work_horse.get()
+    if horse is None:
+        return encode_result(job.handler, _call_with_timeout(handler, job))
+    hooked = handler.on_retry is not None or handler.on_failure is not None
+    return horse.call(
+        lambda: encode_result(job.handler, _call_with_timeout(handler, job)),
+        describe=functools.partial(_report, handler),
+        follow_up=functools.partial(_run_hook, handler, job) if hooked else None,
+    )
+
+
 def _call_with_timeout(handler: Handler, job: Job) -> Any:
     args = list(job.args)
     if handler.takes_context:
@@ -233,24 +259,45 @@ def _call_with_timeout(handler: Handler, job: Job) -> Any:
         return handler.func(*args, **job.kwargs)
 
 
+def _report(handler: Handler | None, error: BaseException) -> ErrorReport:
+    return ErrorReport.of(
+        error,
+        give_up_on=handler.give_up_on if handler is not None else (),
+        traceback=formatted_traceback(error),
+    )
+
+
 def _after_failure(job: Job, handler: Handler | None, error: Exception, started_at: datetime) -> Retry | None:
+    if isinstance(error, HandlerFailed):  # in a work horse, which reported it
+        report, outcome = error.report, error.outcome
+    else:
+        report = _report(handler, error)
+        outcome = JobAttempt.Outcome.TIMED_OUT if report.timed_out else JobAttempt.Outcome.FAILED
     decision = services.end_attempt(
         job,
-        outcome=JobAttempt.Outcome.TIMED_OUT if isinstance(error, JobTimeout) else JobAttempt.Outcome.FAILED,
-        error=error,
+        outcome=outcome,
+        error=report,
         give_up_on=None if handler is None else handler.give_up_on,
-        traceback=formatted_traceback(error),
         started_at=started_at,
         redelivered_by_rq=True,
     )
-    if decision is None:
-        return None  # someone else moved the row on (the repair, a re-run): theirs to deliver
-    if decision.verdict == Verdict.RETRY:
-        _call_hook(handler.on_retry if handler else None, "on_retry", job, error)
+    # None: someone else moved the row on (the repair, a re-run): theirs to deliver, no hook.
+    verdict = None if decision is None else decision.verdict
+    if isinstance(error, HandlerFailed):
+        error.after_verdict(verdict)  # the hook runs in the work horse, with the exception itself
+    elif handler is not None:
+        _run_hook(handler, job, error, verdict)
+    if decision is not None and decision.verdict == Verdict.RETRY:
         return _retry_after(decision.delay, attempts_left=job.max_attempts - job.attempts)
-    if handler is not None:
-        _call_hook(handler.on_failure, "on_failure", job, error)
     return None
+
+
+def _run_hook(handler: Handler, job: Job, error: BaseException, verdict: str | None) -> None:
+    """The handler's `on_retry` after a retry was recorded, `on_failure` after it failed or went dead."""
+    if verdict == Verdict.RETRY:
+        _call_hook(handler.on_retry, "on_retry", job, error)
+    elif verdict is not None:
+        _call_hook(handler.on_failure, "on_failure", job, error)
 
 
 def formatted_traceback(error: BaseException) -> str:

@@ -25,11 +25,12 @@ from redis import RedisError
 from uuid6 import uuid7
 
 from . import groups, metrics, prepared, transport
+from .failures import ErrorReport
 from .logs import job_extra
 from .models import Job, JobAttempt, JobQuerySet, column
 from .payload import encode_arguments, safe_text
-from .policy import Backoff, RetryDecision, Verdict, decide
-from .signals import job_dead
+from .policy import Backoff, RetryDecision, Verdict, decide_after
+from .signals import attempt_recorded, job_dead
 from .states import RETRYABLE, RUNNABLE, TERMINAL, State
 
 if TYPE_CHECKING:
@@ -465,23 +466,11 @@ def _succeeded(now: datetime | None, result: Any) -> dict[str, Any]:
     }
 
 
-def warm_up() -> None:
-    """Build the claim's and a success's statements now, as the first job would.
-
-    Each is built once per process: a forking worker calls this before its first fork, so that its work
-    horses inherit them instead of each building them again for its one job.
-    """
-    vendor = connections[DEFAULT_DB_ALIAS].vendor
-    _claim_plan(vendor)
-    defaults = _attempt_defaults(vendor, frozenset(_ATTEMPT_FIELDS))
-    _finish_sql(vendor, tuple(_succeeded(None, None)), (*_ATTEMPT_FIELDS, *defaults))
-
-
 def end_attempt(
     job: Job,
     *,
     outcome: str,
-    error: BaseException,
+    error: BaseException | ErrorReport,
     give_up_on: tuple[type[BaseException], ...] | None,
     traceback: str = "",
     started_at: datetime | None = None,
@@ -494,27 +483,30 @@ def end_attempt(
     the row to `scheduled` for a retry, `failed` or `dead`. A retry is handed back to RQ when the
     transaction commits, unless `redelivered_by_rq` (the runner, inside the job's own RQ job,
     returns RQ a `Retry` instead: a push under the same id would be deleted when that RQ job ends).
+    `error` is the exception itself, or its `ErrorReport` when it was raised in another process
+    (its traceback and its give-up verdict are in the report then).
 
     Only while the row is still this `running` attempt: returns the decision when recorded,
     None (nothing changed) when someone else has moved the row on.
     """
+    report = error if isinstance(error, ErrorReport) else ErrorReport.of(error, give_up_on=give_up_on or (),
+                                                                           traceback=traceback)  # fmt: skip
     if give_up_on is None:
         decision = RetryDecision(verdict=Verdict.DEAD)
     else:
-        decision = decide(
+        decision = decide_after(
             attempt=job.attempts,
             max_attempts=job.max_attempts,
             backoff=Backoff.from_dict(job.backoff),
-            error=error,
-            give_up_on=give_up_on,
+            give_up=report.gives_up,
         )
     now = timezone.now()
     error_fields = {
-        "error_type": safe_text(type(error).__name__)[:200],
-        "error_message": safe_text(error)[:_MAX_MESSAGE_LENGTH],
-        "traceback": safe_text(traceback)[-_MAX_TRACEBACK_LENGTH:],
+        "error_type": report.type_name[:200],
+        "error_message": report.message[:_MAX_MESSAGE_LENGTH],
+        "traceback": report.traceback[-_MAX_TRACEBACK_LENGTH:],
     }
-    cause = groups.fingerprint_of(job, error, error_fields)
+    cause = groups.fingerprint_of(job, report.dotted_type, error_fields)
     error_fields["fingerprint"] = cause.value
     if decision.verdict == Verdict.RETRY:
         changes = {"state": State.SCHEDULED, "scheduled_for": now + timedelta(seconds=decision.delay)}
@@ -597,6 +589,8 @@ def _finish_attempt(
     for field, value in changes.items():
         setattr(job, field, value)
     metrics.record_attempt(job.handler, outcome, (finished_at - started_at).total_seconds())
+    # Whoever recorded it: a worker, the pool for a killed process, the sweeper's repair (after the commit).
+    transaction.on_commit(functools.partial(attempt_recorded.send, sender=Job, job=job))
     return True
 
 

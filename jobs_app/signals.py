@@ -6,6 +6,7 @@ from django.dispatch import Signal
 # the sweeper moved it to the dead letter.
 job_dead = Signal()
 
-# A worker ran an attempt of a job and recorded its outcome: `job.state` is where the attempt left it
-# (`succeeded`, `scheduled` for a retry, `failed`, `dead`). Sent in the worker, after the record.
+# An attempt of a job was recorded: `job.state` is where the attempt left it (`succeeded`, `scheduled` for a
+# retry, `failed`, `dead`). Sent once the record is committed, by whoever recorded it: the worker, the pool for
+# a process it lost, the sweeper's repair for a killed worker's attempt.
 attempt_recorded = Signal()

@@ -44,14 +44,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import as_text, now
 from rq.worker import WorkerStatus
 
-from . import (
-    lean,
-    metrics,
-    pauses,
-    runner,  # noqa: F401  (imported once here, so a forked work horse need not import it per job)
-    services,
-    transport,
-)
+from . import horse, lean, runner, transport
 from .conf import app_settings
 from .exceptions import ForbiddenJobFunction
 from .logs import job_id_extra
@@ -473,28 +466,28 @@ def screen_queue(queue: rq.Queue) -> None:
         connection.lrem(intermediate, 0, job_id)
 
 
-class Worker(_JobsAppWorkerMixin, rq.Worker):
-    """The forking worker (one work horse per job): for handlers that need a process of their own per job."""
+class Worker(lean.LeanWorkerMixin, _JobsAppWorkerMixin, rq.Worker):
+    """The forking worker, for handlers that need a process of their own per job: each handler's call runs in
+    a work horse forked for it (`jobs_app.horse`), while the claim, the outcome and RQ's bookkeeping stay in
+    the worker, on its own connections, as in a pool process. A plain RQ job (`ALLOWED_RQ_FUNCTIONS`) takes
+    RQ's own path: all of it in the work horse."""
 
-    def fork_work_horse(self, job: rq.job.Job, queue: rq.Queue) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._work_horse = horse.WorkHorse(self)
+
+    def execute_job(self, job: rq.job.Job, queue: rq.Queue) -> None:
         _keep_sqlite_open()
-        services.warm_up()
-        try:
-            pauses.read_flags()  # inherited by the work horse: no Redis connection of its own for them
-        except RedisError:
-            pass  # the work horse tries again, and runs the job if it cannot read them either
-        super().fork_work_horse(job, queue)
+        with runner.calling_handlers_in(self._work_horse):
+            super().execute_job(job, queue)
 
-    def perform_job(self, job: rq.job.Job, queue: rq.Queue) -> bool:
-        """In the work horse: RQ's `perform_job`, then the attempt counters (`metrics`) on the worker's own
-        connection when they live on its Redis (a new connection is a handshake of several round trips)."""
-        counts: list[metrics.AttemptCount] = []
-        try:
-            with metrics.holding(counts):
-                return super().perform_job(job, queue)
-        finally:
-            same = transport.same_server(self.connection, transport.control_connection())
-            metrics.send(counts, via=self.connection if same else None)
+    def get_heartbeat_ttl(self, job: rq.job.Job) -> int:
+        # The worker does not beat while a work horse runs the handler: one beat covers the job's whole limit.
+        return rq.SimpleWorker.get_heartbeat_ttl(self, job)
+
+    def teardown(self) -> None:
+        self._work_horse.reap()
+        super().teardown()
 
 
 # On SQLite, a connection the worker holds open (never used) between its work horses: see `_keep_sqlite_open`.
@@ -502,12 +495,13 @@ _sqlite_keeper: sqlite3.Connection | None = None
 
 
 def _keep_sqlite_open() -> None:
-    """Hold the SQLite database open in the worker, so that each work horse's new connection finds its WAL index.
+    """Hold the SQLite database open in the worker, so that a work horse's new connection finds its WAL index.
 
-    A work horse opens its own connection and exits without closing it. With no other connection
-    open, each new one rebuilt the WAL index by reading the whole WAL file (hundreds of page reads a
-    job: a forking worker ran at 0.6 of bare RQ). This connection runs no statement after its first
-    read, so it holds no lock and stops no checkpoint; work horses inherit it and never use it.
+    A work horse whose handler uses the database opens its own connection and exits without closing
+    it. With no other connection open (the worker's own is closed between jobs when `CONN_MAX_AGE`
+    is 0), each new one rebuilt the WAL index by reading the whole WAL file (hundreds of page reads a
+    job). This connection runs no statement after its first read, so it holds no lock and stops no
+    checkpoint; work horses inherit it and never use it.
     """
     global _sqlite_keeper
     database = connections[DEFAULT_DB_ALIAS].settings_dict

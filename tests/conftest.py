@@ -7,6 +7,7 @@ import sys
 from datetime import timedelta
 from urllib.parse import quote
 
+import django
 import django_rq
 import pytest
 from django.conf import settings
@@ -21,6 +22,10 @@ from jobs_app.signals import job_dead
 from jobs_app.testing import RedisServer
 from jobs_app.worker import SimpleWorker
 from tests.testapp import handlers as test_handlers
+
+# `ADMINS` for the tests of mail to the admins: (name, address) pairs until Django 6.0, which deprecates them
+# for plain addresses.
+OPS_ADMINS = ["ops@example.com"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.com")]
 
 
 @pytest.fixture(scope="session", autouse=True)

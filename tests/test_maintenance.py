@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from jobs_app.maintenance import alert_if_many_dead, alert_memory
 from jobs_app.sweeper import sweep
+from tests.conftest import OPS_ADMINS
 from tests.factories import JobFactory
 
 pytestmark = [
@@ -20,7 +21,7 @@ pytestmark = [
 ]
 
 
-@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 3}, ADMINS=[("Ops", "ops@example.com")])
+@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 3}, ADMINS=OPS_ADMINS)
 def test_many_dead_jobs_alert_once_an_hour(caplog, ago):
     JobFactory.create_batch(4, failed=True, auto_retries=3, failed_at=ago(hours=2))
     with caplog.at_level(logging.ERROR, logger="jobs_app"):
@@ -35,7 +36,7 @@ def test_many_dead_jobs_alert_once_an_hour(caplog, ago):
     assert len(mail.outbox) == 1  # not again within the hour
 
 
-@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 3}, ADMINS=[("Ops", "ops@example.com")])
+@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 3}, ADMINS=OPS_ADMINS)
 def test_no_alert_at_or_below_the_threshold_or_for_old_dead_jobs(ago):
     JobFactory.create_batch(3, failed=True, auto_retries=3, failed_at=ago(hours=2))
     JobFactory.create_batch(5, dead=True, finished_at=ago(hours=2))
@@ -43,7 +44,7 @@ def test_no_alert_at_or_below_the_threshold_or_for_old_dead_jobs(ago):
     assert mail.outbox == []
 
 
-@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": None}, ADMINS=[("Ops", "ops@example.com")])
+@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": None}, ADMINS=OPS_ADMINS)
 def test_the_alert_can_be_turned_off():
     JobFactory.create_batch(5, dead=True)
     assert alert_if_many_dead() is False
@@ -57,7 +58,7 @@ def _redis_down():
     )
 
 
-@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 3}, ADMINS=[("Ops", "ops@example.com")])
+@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 3}, ADMINS=OPS_ADMINS)
 def test_with_redis_down_the_alert_still_fires_at_most_once_an_hour(caplog, redis):
     """Issue 15, defect 11: the flag in Redis cannot be set, so this sweeper keeps the limit itself,
     through the outage and after Redis comes back without the flag."""

@@ -122,16 +122,3 @@ def test_the_worker_decodes_json_whatever_serializer_it_is_given(worker_class):
 def test_the_worker_listens_to_every_priority_high_first():
     worker = django_rq.get_worker("default", "email", worker_class=Worker)
     assert worker.queue_names() == ["default:high", "email:high", "default", "email", "default:low", "email:low"]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_what_a_forking_worker_prepares_before_its_forks_opens_no_database_connection():
-    """The claim's and a success's statements are built once, before the fork, for every work horse to inherit;
-    a database connection must not be (neither SQLite's nor psycopg's may cross a fork)."""
-    from django.db import connections
-
-    from jobs_app import services
-
-    connections.close_all()
-    services.warm_up()
-    assert all(used.connection is None for used in connections.all())

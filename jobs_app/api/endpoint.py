@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from django.core.exceptions import SuspiciousOperation
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from redis import RedisError
@@ -92,6 +93,10 @@ def endpoint(
             except RedisError as error:
                 logger.warning("API %s %s: Redis unreachable (%s)", request.method, request.path, error)
                 response = error_response(503, f"Redis is unreachable: {error}")
+            except (OperationalError, InterfaceError) as error:
+                # The database unreachable, or busy past its timeout: the caller may try again later.
+                logger.warning("API %s %s: database unavailable (%s)", request.method, request.path, error)
+                response = error_response(503, "The database is unavailable; try again later")
             except Exception:
                 # Last resort only: every input is validated before it gets here.
                 logger.exception("API %s %s failed", request.method, request.path)

@@ -41,9 +41,14 @@ class _Pausing:
         self._pause("recording")
         super().handle_job_retry(*args, **kwargs)
 
+    def _lean_end(self, *args: Any, **kwargs: Any) -> None:  # jobs_app's own jobs: RQ's bookkeeping in one go
+        self._pause("recording")
+        super()._lean_end(*args, **kwargs)
+
 
 class PausingWorker(_Pausing, Worker):
-    """jobs_app's forking worker, with the pause points."""
+    """jobs_app's forking worker, with the pause points (all three in the worker process: only the handler's
+    call runs in a work horse)."""
 
 
 class PausingSimpleWorker(_Pausing, SimpleWorker):

@@ -121,3 +121,29 @@ def test_a_pool_process_whose_idle_connection_was_ended_runs_its_next_job_on_a_n
     wait_for(lambda: Job.objects.get(pk=second.pk).state == Job.State.SUCCEEDED, message="the second job to run")
     assert list(second.history.values_list("outcome", flat=True)) == [JobAttempt.Outcome.SUCCEEDED]
     assert "OperationalError" not in processes.log("faults-db-idle")
+
+
+def test_the_api_answers_503_in_json_while_the_database_is_unreachable(operator):
+    import psycopg
+    from django.test import Client
+
+    from jobs_app.api.tokens import issue_token
+
+    token = issue_token(operator, name="outage")[1]
+    api = Client(headers={"Authorization": f"Bearer {token}"})
+    settings = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        own_pid = cursor.fetchone()[0]
+    with database_unreachable():
+        params = {"host": settings["HOST"], "port": settings["PORT"], "user": settings["USER"]}
+        with psycopg.connect(
+            dbname="postgres", password=settings["PASSWORD"] or None, autocommit=True, **params
+        ) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [own_pid])  # this test's session too, now
+        for path in ("/api/jobs/failed", "/api/jobs/failure-groups"):
+            response = api.get(path)
+            assert (response.status_code, response["Content-Type"]) == (503, "application/json")
+            assert response.json() == {"error": "The database is unavailable; try again later"}
+    connection.close()  # the broken session; the next query opens a new one
+    assert api.get("/api/jobs/failed").status_code == 200

@@ -13,6 +13,7 @@ from jobs_app import group_actions, groups, services
 from jobs_app.exceptions import WorkerDied
 from jobs_app.models import FailureGroup, Job
 from jobs_app.sweeper import sweep
+from tests.conftest import OPS_ADMINS
 from tests.factories import FailureGroupFactory, JobFactory
 from tests.testapp import handlers
 
@@ -92,7 +93,7 @@ def test_a_killed_attempt_groups_like_any_error(redis):
     assert group.message == "worker host-<n> died while running attempt <n>"
 
 
-@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 1}, ADMINS=[("Ops", "ops@example.com")])
+@override_settings(JOBS_APP={"ALERT_DEAD_THRESHOLD": 1}, ADMINS=OPS_ADMINS)
 def test_a_muted_group_is_not_auto_retried_and_left_out_of_the_dead_job_alert(redis):
     muted = FailureGroupFactory(status=FailureGroup.Status.MUTED)
     waiting = JobFactory.create_batch(2, failed=True, fingerprint=muted.pk)

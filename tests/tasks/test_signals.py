@@ -2,12 +2,16 @@
 and jobs_app's attempt_recorded, which the backend listens to."""
 
 import logging
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from jobs_app import services
 from jobs_app.backends import JobsAppBackend
 from jobs_app.models import Job
 from jobs_app.signals import attempt_recorded
+from jobs_app.sweeper import sweep
 from jobs_app.tasks_compat import TaskResultStatus, task_enqueued, task_finished, task_started
 from tests.testapp import tasks
 
@@ -90,3 +94,12 @@ def test_the_runner_sends_attempt_recorded_after_each_attempt_with_the_state_it_
     finally:
         attempt_recorded.disconnect(receiver)
     assert states == [(Job, 1, Job.State.SCHEDULED), (Job, 2, Job.State.SUCCEEDED)]
+
+
+def test_a_task_whose_last_attempt_s_worker_died_finishes_failed_when_the_repair_records_it(received, redis):
+    result = tasks.add.enqueue(1, 2)
+    Job.objects.filter(pk=result.id).update(max_attempts=1)
+    assert services.claim(result.id, worker_name="a-worker-that-died") is not None  # its worker never came back
+
+    assert sweep(now=timezone.now() + timedelta(seconds=61)).details["killed"] == 1
+    assert received[-1] == ("finished", JobsAppBackend, TaskResultStatus.FAILED, 1)

@@ -168,4 +168,54 @@ def whatsapp(path):
     return "sent"
 
 
+# The forking worker's work horse (tests/test_horse.py).
+
+
+class Probe(Exception):
+    """An exception with state of its own: a hook that sees `code` saw the handler's exception itself."""
+
+    def __init__(self, code):
+        super().__init__(f"probe {code}")
+        self.code = code
+
+
+def _note_hook(name, job, exc):
+    from jobs_app.models import Job
+
+    state = Job.objects.values_list("state", flat=True).get(pk=job.pk)
+    with open(job.args[0], "a") as notes:
+        notes.write(f"{name} {type(exc).__name__} {exc.code} {os.getpid()} {state}\n")
+
+
+@job_handler(
+    "test.horse_hooked",
+    attempts=2,
+    backoff=Backoff.fixed(0),
+    on_retry=lambda job, exc: _note_hook("on_retry", job, exc),
+    on_failure=lambda job, exc: _note_hook("on_failure", job, exc),
+)
+def horse_hooked(path):
+    raise Probe(7)
+
+
+@job_handler("test.ignores_time_limit", attempts=1, timeout=1)
+def ignores_time_limit(seconds):
+    """A handler stuck where the time limit's signal cannot reach it (here: the signal ignored)."""
+    import signal
+
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    time.sleep(seconds)
+    return "finished"
+
+
+@job_handler("test.dies_once", attempts=2, backoff=Backoff.fixed(0), takes_context=True)
+def dies_once(context):
+    """Its process dies in the first attempt, as if the OOM killer took it."""
+    import signal
+
+    if context.attempt == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return os.getpid()
+
+
 from tests.testapp import fault_handlers  # noqa: E402, F401  (the faults suite's handlers)
