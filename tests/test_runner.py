@@ -85,16 +85,64 @@ def fails_while_handling() -> None:
         raise RuntimeError("lookup failed") from error
 
 
-def test_a_formatted_traceback_is_pythons_less_the_caret_lines_chained_causes_included():
+def fails_hiding_the_context() -> None:
     try:
-        fails_while_handling()
-    except RuntimeError as error:
+        {}["missing"]
+    except KeyError:
+        raise RuntimeError("lookup failed") from None
+
+
+def recurses(depth: int) -> int:
+    if depth == 0:
+        raise RuntimeError("too deep")
+    return recurses(depth - 1) + 1
+
+
+def fails_with_a_note() -> None:
+    error = RuntimeError("noted")
+    error.add_note("while importing orders")
+    raise error
+
+
+def fails_in_a_group() -> None:
+    raise ExceptionGroup("two failed", [RuntimeError("one"), ValueError("two")])
+
+
+@pytest.mark.parametrize(
+    "fail",
+    [
+        lambda: handlers.always_fails("kaput"),
+        fails_while_handling,
+        fails_hiding_the_context,
+        lambda: recurses(10),
+        fails_with_a_note,
+        fails_in_a_group,
+    ],
+    ids=["plain", "chained", "context hidden", "recursion", "note", "group"],
+)
+def test_a_formatted_traceback_is_pythons_less_the_caret_lines(fail):
+    try:
+        fail()
+    except Exception as error:
         caught = error
     python = "".join(traceback.format_exception(caught)).splitlines()
     ours = runner.formatted_traceback(caught).splitlines()
     assert ours == [line for line in python if not is_caret_line(line)]
-    assert "The above exception was the direct cause of the following exception:" in ours
-    assert ours[-1] == "RuntimeError: lookup failed" and "KeyError: 'missing'" in ours
+    assert ours[0] == "Traceback (most recent call last):" or ours[0].startswith("  + Exception Group Traceback")
+
+
+def test_a_chained_traceback_shows_both_exceptions_and_a_recursion_says_its_repeats():
+    try:
+        fails_while_handling()
+    except RuntimeError as error:
+        chained = runner.formatted_traceback(error).splitlines()
+    assert "The above exception was the direct cause of the following exception:" in chained
+    assert chained[-1] == "RuntimeError: lookup failed" and "KeyError: 'missing'" in chained
+    try:
+        recurses(10)
+    except RuntimeError as error:
+        deep = runner.formatted_traceback(error)
+    assert "  [Previous line repeated 7 more times]\n" in deep and deep.endswith("RuntimeError: too deep\n")
 
 
 def test_on_retry_runs_before_each_retry_and_on_failure_once_at_the_end(run_worker):
