@@ -5,6 +5,8 @@ import os
 import django_rq
 import pytest
 from django.test import override_settings
+from rq import Queue
+from rq.serializers import JSONSerializer
 
 from jobs_app.models import FailureGroup, Job, JobAttempt
 from jobs_app.worker import Worker
@@ -114,3 +116,12 @@ def test_a_result_that_cannot_be_stored_fails_the_attempt(run_forking_worker):
     job.refresh_from_db()
     assert (job.state, job.error_type, outcomes(job)) == (Job.State.SCHEDULED, "TypeError", [JobAttempt.Outcome.FAILED])
     assert "not JSON-serialisable" in job.error_message
+
+
+def test_an_allow_listed_plain_rq_function_takes_rq_s_own_path(run_forking_worker, redis):
+    queue = Queue("default", connection=redis, serializer=JSONSerializer)
+    job = queue.enqueue("tests.testapp.plain_rq.ping", result_ttl=60)
+    with override_settings(JOBS_APP={"ALLOWED_RQ_FUNCTIONS": ["tests.testapp.plain_rq.ping"]}):
+        run_forking_worker()
+    job.refresh()
+    assert (job.get_status(), job.return_value()) == ("finished", "pong")
