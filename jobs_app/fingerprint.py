@@ -7,6 +7,7 @@ message with its variable parts masked, and the innermost frame of the project's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -74,6 +75,7 @@ def project_frame(traceback: str, roots: Sequence[str]) -> str:
     virtualenv's site-packages and not jobs_app itself. Only the last exception of a chain
     counts: it is the one the attempt ended with. "" when there is none (a killed attempt).
     """
+    roots = tuple(roots)
     block = traceback
     for marker in _CHAIN_MARKERS:
         block = block.rsplit(marker, 1)[-1]
@@ -87,7 +89,8 @@ def project_frame(traceback: str, roots: Sequence[str]) -> str:
     return ""
 
 
-def _module_of(path: str, roots: Sequence[str]) -> str:
+@functools.lru_cache(maxsize=4096)  # a worker sees the same few files fail again and again
+def _module_of(path: str, roots: tuple[str, ...]) -> str:
     file = PurePath(path)
     if file.suffix != ".py" or any(part in _THIRD_PARTY for part in file.parts):
         return ""
@@ -117,6 +120,7 @@ def error_type_from_traceback(traceback: str, default: str) -> str:
     return default
 
 
+@functools.lru_cache(maxsize=1024)  # a failing handler fails the same way many times: masking costs more than a look-up
 def fingerprint(*, handler: str, error_type: str, message: str, frame: str = "") -> Fingerprint:
     """The fingerprint of one failure. Messages that differ only in their masked parts share it."""
     template = mask(message)

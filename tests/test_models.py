@@ -8,7 +8,7 @@ from django.db.models import Value
 from django.utils import timezone
 
 from jobs_app import services
-from jobs_app.models import Job, column
+from jobs_app.models import FailureGroup, Job, column
 from tests.factories import JobFactory
 from tests.testapp import handlers
 
@@ -52,6 +52,13 @@ def test_the_full_indexes_every_state_change_writes_to_are_these_four():
     allow (they name the state, or imply a column is not null)."""
     full = sorted(index.name for index in Job._meta.indexes if index.condition is None)
     assert full == ["jobs_created_at", "jobs_handler_state", "jobs_queue_state", "jobs_state_id"]
+
+
+def test_no_failure_group_index_holds_a_column_every_failure_changes():
+    """Every failure changes its group's `last_seen`, `occurrences` and `hourly`: kept out of every index, PostgreSQL
+    updates the hot row in place (HOT), with no index entry written (tests/groups/test_recording.py)."""
+    indexed = {field.lstrip("-") for index in FailureGroup._meta.indexes for field in index.fields}
+    assert indexed == {"status", "handler"}
 
 
 def test_scheduled_and_dead_jobs_have_their_entries():

@@ -1,13 +1,14 @@
 """One attempt on a real worker: success, retries, giving up, timeouts, hooks, logs, duplicates."""
 
 import logging
+import traceback
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from rq import Queue
 
-from jobs_app import services, transport
+from jobs_app import runner, services, transport
 from jobs_app.models import Job, JobAttempt
 from jobs_app.signals import job_dead
 from tests.factories import JobFactory
@@ -56,6 +57,92 @@ def test_a_raising_handler_is_retried_until_attempts_run_out_then_failed(run_wor
     failed_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Failed:")]
     assert failed_lines[0].startswith(f"Failed: test.always_fails:{job.pk} after ")
     assert failed_lines[0].endswith("ms (attempt 1/3) - kaput")
+
+
+def test_the_stored_traceback_shows_every_frame_and_the_error_without_caret_lines(run_worker):
+    job = handlers.always_fails.enqueue("kaput")
+    run_worker()
+    job.refresh_from_db()
+    lines = job.traceback.splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and lines[-1] == "RuntimeError: kaput"
+    assert any(line.endswith(", in _call_with_timeout") and "jobs_app/runner.py" in line for line in lines)
+    frame = lines.index(f'  File "{handlers.__file__}", line 43, in always_fails')
+    assert lines[frame + 1] == "    raise RuntimeError(message)"
+    assert not any(map(is_caret_line, lines)), "no caret lines under the source"
+    attempt = job.history.last()
+    assert attempt.traceback == job.traceback
+
+
+def is_caret_line(line: str) -> bool:
+    """Python 3.11's marks under a frame's source line (`^^^^`, `~~~~^^^^`)."""
+    return bool(line.strip()) and set(line.strip()) <= {"^", "~"}
+
+
+def fails_while_handling() -> None:
+    try:
+        {}["missing"]
+    except KeyError as error:
+        raise RuntimeError("lookup failed") from error
+
+
+def fails_hiding_the_context() -> None:
+    try:
+        {}["missing"]
+    except KeyError:
+        raise RuntimeError("lookup failed") from None
+
+
+def recurses(depth: int) -> int:
+    if depth == 0:
+        raise RuntimeError("too deep")
+    return recurses(depth - 1) + 1
+
+
+def fails_with_a_note() -> None:
+    error = RuntimeError("noted")
+    error.add_note("while importing orders")
+    raise error
+
+
+def fails_in_a_group() -> None:
+    raise ExceptionGroup("two failed", [RuntimeError("one"), ValueError("two")])
+
+
+@pytest.mark.parametrize(
+    "fail",
+    [
+        lambda: handlers.always_fails("kaput"),
+        fails_while_handling,
+        fails_hiding_the_context,
+        lambda: recurses(10),
+        fails_with_a_note,
+        fails_in_a_group,
+    ],
+    ids=["plain", "chained", "context hidden", "recursion", "note", "group"],
+)
+def test_a_formatted_traceback_is_pythons_less_the_caret_lines(fail):
+    try:
+        fail()
+    except Exception as error:
+        caught = error
+    python = "".join(traceback.format_exception(caught)).splitlines()
+    ours = runner.formatted_traceback(caught).splitlines()
+    assert ours == [line for line in python if not is_caret_line(line)]
+    assert ours[0] == "Traceback (most recent call last):" or ours[0].startswith("  + Exception Group Traceback")
+
+
+def test_a_chained_traceback_shows_both_exceptions_and_a_recursion_says_its_repeats():
+    try:
+        fails_while_handling()
+    except RuntimeError as error:
+        chained = runner.formatted_traceback(error).splitlines()
+    assert "The above exception was the direct cause of the following exception:" in chained
+    assert chained[-1] == "RuntimeError: lookup failed" and "KeyError: 'missing'" in chained
+    try:
+        recurses(10)
+    except RuntimeError as error:
+        deep = runner.formatted_traceback(error)
+    assert "  [Previous line repeated 7 more times]\n" in deep and deep.endswith("RuntimeError: too deep\n")
 
 
 def test_on_retry_runs_before_each_retry_and_on_failure_once_at_the_end(run_worker):

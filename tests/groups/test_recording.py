@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import connection, transaction
 from django.test import override_settings
 
 from jobs_app import group_actions, groups, services
@@ -120,6 +121,22 @@ def test_the_sample_of_a_regressed_group_is_the_failure_that_reopened_it_not_eac
     run_worker()
     group.refresh_from_db()
     assert (group.occurrences, group.regressed, group.sample_job_id) == (3, True, reopening.pk)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="HOT updates are PostgreSQL's")
+def test_counting_failures_updates_the_group_row_in_place_on_postgresql(redis):
+    """No index holds what a failure changes, so PostgreSQL writes no index entry for it (a HOT update)."""
+    jobs = [JobFactory(state=Job.State.RUNNING, attempts=3) for _ in range(6)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for job in jobs:
+            assert services.end_attempt(job, outcome="failed", error=RuntimeError("upstream 502"), give_up_on=())
+        table = FailureGroup._meta.db_table
+        cursor.execute(
+            "SELECT pg_stat_get_xact_tuples_updated(%s::regclass), pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+            [table, table],
+        )
+        assert cursor.fetchone() == (5, 5)  # the first failure created the row, the next five updated it in place
+    assert FailureGroup.objects.get().occurrences == 6
 
 
 class Unprintable(Exception):
