@@ -3,6 +3,7 @@ needs of it, taken where the exception was raised (a forking worker's work horse
 
 from __future__ import annotations
 
+import traceback as traceback_module
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,3 +52,24 @@ class ErrorReport:
 
 
 _FIELDS = frozenset(ErrorReport.__dataclass_fields__)
+
+
+def formatted_traceback(error: BaseException) -> str:
+    """`error`'s traceback as Python prints it (every frame's file, line number, function and source line, the
+    chained and grouped exceptions, the exception's line), without the `^^^^` marks under each source line.
+
+    Python 3.11 places those marks by parsing each frame's source line again: half the cost of formatting a
+    failure's traceback, for marks under a line the stored traceback shows anyway.
+    """
+    summary = traceback_module.TracebackException.from_exception(error)
+    todo, seen = [summary], set()
+    while todo:
+        linked = todo.pop()
+        if id(linked) in seen:
+            continue
+        seen.add(id(linked))
+        for frame in linked.stack:
+            frame.colno = frame.end_colno = None  # no columns: no marks
+        more = (linked.__cause__, linked.__context__, *(getattr(linked, "exceptions", None) or ()))
+        todo.extend(other for other in more if other is not None)
+    return "".join(summary.format())

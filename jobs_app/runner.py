@@ -7,13 +7,11 @@ handler registered under its name.
 from __future__ import annotations
 
 import functools
-import linecache
 import logging
 import math
 import sys
 import threading
 import time
-import traceback as traceback_module
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +31,7 @@ from .breaker import Breaker
 from .conf import app_settings
 from .context import JobContext
 from .exceptions import HandlerNotFound, JobTimeout
-from .failures import ErrorReport
+from .failures import ErrorReport, formatted_traceback
 from .horse import HandlerFailed, WorkHorse
 from .logs import job_extra, job_id_extra
 from .models import Job, JobAttempt
@@ -299,71 +297,6 @@ def _run_hook(handler: Handler, job: Job, error: BaseException, verdict: str | N
         _call_hook(handler.on_retry, "on_retry", job, error)
     elif verdict is not None:
         _call_hook(handler.on_failure, "on_failure", job, error)
-
-
-def formatted_traceback(error: BaseException) -> str:
-    """`error`'s traceback as Python prints it (every frame's file, line number, function and source line, the
-    chained exceptions, the exception's line), without the `^^^^` marks under each frame's source line.
-
-    Python 3.11 places those marks by parsing each frame's source line: about half of the cost of formatting a
-    failure's traceback, for marks that point into a line the stored traceback shows anyway. An exception on its
-    own (no cause or context shown, no notes, not a group: the usual handler failure) is written out directly,
-    as `traceback` would write it, in a tenth of the time.
-    """
-    if error.__cause__ is None and (error.__context__ is None or error.__suppress_context__):
-        plain = not isinstance(error, BaseExceptionGroup) and not getattr(error, "__notes__", None)
-        if plain and not hasattr(sys, "tracebacklimit"):
-            return "".join(_plain_traceback(error))
-    summary = traceback_module.TracebackException.from_exception(error)
-    todo, seen = [summary], set()
-    while todo:
-        linked = todo.pop()
-        if id(linked) in seen:
-            continue
-        seen.add(id(linked))
-        for frame in linked.stack:
-            frame.colno = frame.end_colno = None  # no column: no marks
-        more = (linked.__cause__, linked.__context__, *(getattr(linked, "exceptions", None) or ()))
-        todo.extend(other for other in more if other is not None)
-    return "".join(summary.format())
-
-
-def _plain_traceback(error: BaseException) -> Iterator[str]:
-    """`traceback.format_exception(error)`'s lines less the marks, for an exception without a chain: its frames
-    (a frame repeated more than three times in a row said once, as `traceback.StackSummary.format` says it),
-    then its own line."""
-    if error.__traceback__ is not None:
-        yield "Traceback (most recent call last):\n"
-    checked: set[str] = set()
-    last, repeats = None, 0
-    for frame, line_number in traceback_module.walk_tb(error.__traceback__):
-        code = frame.f_code
-        here = (code.co_filename, line_number, code.co_name)
-        if here != last:
-            if repeats > _RECURSIVE_CUTOFF:
-                yield _repeated(repeats - _RECURSIVE_CUTOFF)
-            last, repeats = here, 0
-        repeats += 1
-        if repeats > _RECURSIVE_CUTOFF:
-            continue
-        if code.co_filename not in checked:  # as `traceback` does: a file edited since it was read is read again
-            checked.add(code.co_filename)
-            linecache.checkcache(code.co_filename)
-        yield f'  File "{code.co_filename}", line {line_number}, in {code.co_name}\n'
-        source = linecache.getline(code.co_filename, line_number or 0, frame.f_globals).strip()
-        if source:
-            yield f"    {source}\n"
-    if repeats > _RECURSIVE_CUTOFF:
-        yield _repeated(repeats - _RECURSIVE_CUTOFF)
-    yield from traceback_module.format_exception_only(error)
-
-
-# `traceback`'s own: a frame repeated more than this many times in a row is shown this many times, then counted.
-_RECURSIVE_CUTOFF = 3
-
-
-def _repeated(count: int) -> str:
-    return f"  [Previous line repeated {count} more time{'s' if count > 1 else ''}]\n"
 
 
 def _retry_after(delay: float, *, attempts_left: int) -> Retry:

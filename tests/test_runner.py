@@ -1,7 +1,6 @@
 """One attempt on a real worker: success, retries, giving up, timeouts, hooks, logs, duplicates."""
 
 import logging
-import traceback
 from datetime import timedelta
 
 import pytest
@@ -76,73 +75,6 @@ def test_the_stored_traceback_shows_every_frame_and_the_error_without_caret_line
 def is_caret_line(line: str) -> bool:
     """Python 3.11's marks under a frame's source line (`^^^^`, `~~~~^^^^`)."""
     return bool(line.strip()) and set(line.strip()) <= {"^", "~"}
-
-
-def fails_while_handling() -> None:
-    try:
-        {}["missing"]
-    except KeyError as error:
-        raise RuntimeError("lookup failed") from error
-
-
-def fails_hiding_the_context() -> None:
-    try:
-        {}["missing"]
-    except KeyError:
-        raise RuntimeError("lookup failed") from None
-
-
-def recurses(depth: int) -> int:
-    if depth == 0:
-        raise RuntimeError("too deep")
-    return recurses(depth - 1) + 1
-
-
-def fails_with_a_note() -> None:
-    error = RuntimeError("noted")
-    error.add_note("while importing orders")
-    raise error
-
-
-def fails_in_a_group() -> None:
-    raise ExceptionGroup("two failed", [RuntimeError("one"), ValueError("two")])
-
-
-@pytest.mark.parametrize(
-    "fail",
-    [
-        lambda: handlers.always_fails("kaput"),
-        fails_while_handling,
-        fails_hiding_the_context,
-        lambda: recurses(10),
-        fails_with_a_note,
-        fails_in_a_group,
-    ],
-    ids=["plain", "chained", "context hidden", "recursion", "note", "group"],
-)
-def test_a_formatted_traceback_is_pythons_less_the_caret_lines(fail):
-    try:
-        fail()
-    except Exception as error:
-        caught = error
-    python = "".join(traceback.format_exception(caught)).splitlines()
-    ours = runner.formatted_traceback(caught).splitlines()
-    assert ours == [line for line in python if not is_caret_line(line)]
-    assert ours[0] == "Traceback (most recent call last):" or ours[0].startswith("  + Exception Group Traceback")
-
-
-def test_a_chained_traceback_shows_both_exceptions_and_a_recursion_says_its_repeats():
-    try:
-        fails_while_handling()
-    except RuntimeError as error:
-        chained = runner.formatted_traceback(error).splitlines()
-    assert "The above exception was the direct cause of the following exception:" in chained
-    assert chained[-1] == "RuntimeError: lookup failed" and "KeyError: 'missing'" in chained
-    try:
-        recurses(10)
-    except RuntimeError as error:
-        deep = runner.formatted_traceback(error)
-    assert "  [Previous line repeated 7 more times]\n" in deep and deep.endswith("RuntimeError: too deep\n")
 
 
 def test_on_retry_runs_before_each_retry_and_on_failure_once_at_the_end(run_worker):
@@ -313,7 +245,6 @@ def test_a_retry_that_falls_due_during_its_delivery_is_deferred_not_dropped(monk
     A clock that moves a second on each reading stands in for the time that passes between
     the two: the row is due half a second after the claim's reading.
     """
-    from jobs_app import runner
 
     start = timezone.now()
     job = JobFactory(state=Job.State.SCHEDULED, scheduled_for=start + timedelta(milliseconds=500))
