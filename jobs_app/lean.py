@@ -11,8 +11,10 @@ whose outcome the database row holds, `LeanWorkerMixin` does the same bookkeepin
 - one pipeline before the call: RQ's execution (the started registry, so a killed job is
   found), the worker's state, current job and heartbeat (its TTL covering the job's limit), the
   job's status and start, and RQ's `persist`;
-- one pipeline after it: RQ's counters, the execution cleaned up, the job deleted (a success) or
-  handed to RQ's retry (a returned `Retry`), the worker idle, a full heartbeat that stands
+- one pipeline after it: RQ's counters, the execution cleaned up, the job deleted (a success), or
+  deleted and pushed again as a new job is pushed (a retry the row records: `runner.Redelivery`,
+  one hash and one RPUSH or ZADD instead of RQ's retry result, full save and counters), the
+  worker idle, a full heartbeat that stands
   for the ones RQ sends between jobs (at most one plain beat a second goes out on its own), and
   jobs_app's own attempt counters (`metrics`) when they live on the same Redis.
 
@@ -116,6 +118,7 @@ class LeanWorkerMixin(_RQWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue_class = LeanQueue
+        self._queues_on_this_redis: dict[str, bool] = {}
 
     # --- heartbeats and checks between jobs ------------------------------------------------------------------
 
@@ -155,6 +158,19 @@ class LeanWorkerMixin(_RQWorker):
         super().set_state(state, pipeline=pipeline)
 
     _counters_on_this_redis: bool | None = None
+
+    def _redelivery(self, retry: Retry | None) -> list[tuple[Any, ...]] | None:
+        """For a retry the row records (`runner.Redelivery`) whose queue lives on this worker's Redis: the commands
+        that push it as a new job is pushed (one hash, one RPUSH or ZADD), in place of RQ's retry bookkeeping."""
+        dispatch = getattr(retry, "dispatch", None)
+        if dispatch is None:
+            return None
+        here = self._queues_on_this_redis.get(dispatch.queue)
+        if here is None:
+            here = self._queues_on_this_redis[dispatch.queue] = transport.same_server(
+                self.connection, transport.connection(dispatch.queue)
+            )  # the queues of one worker share its Redis (see docs/workers.md): checked once per queue
+        return transport.push_commands([dispatch], now()) if here else None
 
     def _counters_here(self) -> bool:
         """Whether jobs_app's counters (the control connection's Redis) live on this worker's Redis."""
@@ -250,12 +266,15 @@ class LeanWorkerMixin(_RQWorker):
 
         A success: RQ keeps nothing (the row holds the outcome), so the job's hash is deleted, as RQ
         does with `result_ttl=0`; no result, success callback, dependents or repeat (jobs_app sets
-        none). A `Retry`: RQ's own retry (its retried result, the job back on its queue or in the
+        none). A retry the row records (`runner.Redelivery`, its queue on this Redis): the hash
+        deleted and the job pushed again as `transport.push` pushes a new one, due when the row says.
+        Any other `Retry`: RQ's own retry (its retried result, the job back on its queue or in the
         schedule), unless RQ's count is spent, which only RQ's own path handles.
         """
         execution = self.execution
         assert execution is not None and job.started_at is not None and job.ended_at is not None
-        if retry is not None and job.number_of_retries and job.number_of_retries >= retry.max:
+        push = self._redelivery(retry)
+        if retry is not None and push is None and job.number_of_retries and job.number_of_retries >= retry.max:
             self.handle_job_retry(job=job, queue=queue, retry=retry, started_job_registry=queue.started_job_registry,
                                   execution=execution)  # fmt: skip
             self.set_state(WorkerStatus.IDLE)
@@ -268,13 +287,15 @@ class LeanWorkerMixin(_RQWorker):
             else:
                 self.increment_failed_job_count(pipeline=pipeline)
             self.increment_total_working_time(worked, pipeline)
-            if retry is not None:
+            if retry is not None and push is None:
                 job._handle_retry_result(queue=queue, pipeline=pipeline, retry=retry, worker_name=self.name,
                                          execution_id=execution.id, execution_started_at=execution.created_at,
                                          execution_ended_at=job.ended_at)  # fmt: skip
             self.cleanup_execution(job, pipeline=pipeline)  # with RQ's set_current_job_id(None)
-            if retry is None:
+            if retry is None or push is not None:
                 pipeline.delete(job.key)
+            for command in push or ():  # after the delete: the retry is a new RQ job under the same id
+                pipeline.execute_command(*command)
             # RQ's set_state(idle) and a full heartbeat: one HSET, one EXPIRE.
             self._set_worker_fields(pipeline, None, state=WorkerStatus.IDLE)
             counted_here = self._counters_here()

@@ -287,7 +287,9 @@ def _after_failure(job: Job, handler: Handler | None, error: Exception, started_
     elif handler is not None:
         _run_hook(handler, job, error, verdict)
     if decision is not None and decision.verdict == Verdict.RETRY:
-        return _retry_after(decision.delay, attempts_left=job.max_attempts - job.attempts)
+        return _retry_after(
+            decision.delay, attempts_left=job.max_attempts - job.attempts, dispatch=services.dispatch_of(job)
+        )
     return None
 
 
@@ -299,7 +301,16 @@ def _run_hook(handler: Handler, job: Job, error: BaseException, verdict: str | N
         _call_hook(handler.on_failure, "on_failure", job, error)
 
 
-def _retry_after(delay: float, *, attempts_left: int) -> Retry:
+class Redelivery(Retry):
+    """RQ's `Retry` for a retry the row already records, with the job's `dispatch`: jobs_app's workers end the RQ job
+    and push the dispatch as they push a new job (`lean`); any other RQ worker takes it as a plain `Retry`."""
+
+    def __init__(self, *, max: int, interval: int, dispatch: transport.Dispatch) -> None:
+        super().__init__(max=max, interval=interval)
+        self.dispatch = dispatch
+
+
+def _retry_after(delay: float, *, attempts_left: int, dispatch: transport.Dispatch) -> Retry:
     """Have RQ deliver the job again after `delay` seconds (whole seconds: RQ's unit).
 
     `max` is set so that RQ's own check always passes and its log line ("N remaining")
@@ -307,7 +318,7 @@ def _retry_after(delay: float, *, attempts_left: int) -> Retry:
     """
     current = get_current_job()
     retries_so_far = (current.number_of_retries or 0) if current else 0
-    return Retry(max=retries_so_far + 1 + attempts_left, interval=math.ceil(delay))
+    return Redelivery(max=retries_so_far + 1 + attempts_left, interval=math.ceil(delay), dispatch=dispatch)
 
 
 def _call_hook(hook: Callable[[Job, BaseException], Any] | None, name: str, job: Job, error: BaseException) -> None:

@@ -294,6 +294,13 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
     building an RQ `Job` per job (about 150 µs each): one HSET and one RPUSH (or ZADD) a job,
     one SADD of the queues a batch.
     """
+    commands = push_commands(dispatches, now)
+    if commands:
+        _pipeline(redis, commands)
+
+
+def push_commands(dispatches: Sequence[Dispatch], now: datetime) -> list[tuple[Any, ...]]:
+    """The Redis commands that put `dispatches` on their RQ queues (or RQ's schedule), for one pipeline."""
     created = utcformat(now)
     queue_keys: set[str] = set()
     commands: list[tuple[Any, ...]] = []
@@ -313,7 +320,7 @@ def _push_batch(redis: Redis, dispatches: Sequence[Dispatch], now: datetime) -> 
         queue_keys.add(route.queue_key)
     if queue_keys:
         commands.append(("SADD", Queue.redis_queues_keys, *queue_keys))
-        _pipeline(redis, commands)
+    return commands
 
 
 def _pipeline(redis: Redis, commands: Sequence[tuple[Any, ...]]) -> None:

@@ -72,6 +72,21 @@ def test_a_failed_attempt_goes_back_to_rq_for_its_retry(run_worker, redis):
     assert str(job.pk) in ScheduledJobRegistry("default", connection=redis).get_job_ids()
     assert StartedJobRegistry("default", connection=redis).count == 0
     assert worker_hash(redis, worker)[b"failed_job_count"] == b"1"
+    # Pushed back as a new job is pushed, due when the row says: RQ's own retry bookkeeping is not needed.
+    scheduled_at = ScheduledJobRegistry("default", connection=redis).get_scheduled_time(str(job.pk))
+    assert abs((scheduled_at - job.scheduled_for).total_seconds()) < 1
+    assert redis.hget(f"rq:job:{job.pk}", "status") == b"scheduled"
+    assert not redis.exists(f"rq:results:{job.pk}")
+
+
+def test_a_retry_due_at_once_goes_straight_back_on_its_queue_and_runs(run_worker, redis):
+    job = handlers.succeeds_on_attempt.enqueue(2)
+    run_worker("default")
+
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.result) == (State.SUCCEEDED, 2, 2)
+    assert not redis.exists(f"rq:job:{job.pk}"), "the row keeps the outcome; RQ keeps nothing"
+    assert not redis.exists(f"rq:results:{job.pk}")
 
 
 def test_high_priority_jobs_run_first_and_a_job_gone_from_redis_is_passed_over(run_worker, redis):
