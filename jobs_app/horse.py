@@ -33,24 +33,21 @@ from .models import JobAttempt
 
 logger = logging.getLogger("jobs_app")
 
-# What the worker sends after a failure: the verdict (`policy.Verdict`), or null when nothing was recorded.
-Verdict = str | None
+# What the worker sends after a failure: the verdict (`policy.Verdict`'s value), or null when nothing was recorded.
+VerdictText = str | None
 
 
 class HandlerFailed(Exception):
     """A handler's call that failed in its work horse, as the worker process knows it: the child's report,
     the attempt's outcome, and `after_verdict`, which lets the child run the handler's hook."""
 
-    def __init__(self, report: ErrorReport, *, outcome: str, follow_up: Callable[[Verdict], None] | None = None):
+    def __init__(self, report: ErrorReport, *, outcome: str, follow_up: Callable[[VerdictText], None] | None = None):
         super().__init__(report.message)
         self.report = report
         self.outcome = outcome
         self._follow_up = follow_up
 
-    def __str__(self) -> str:
-        return self.report.message
-
-    def after_verdict(self, verdict: Verdict) -> None:
+    def after_verdict(self, verdict: VerdictText) -> None:
         if self._follow_up is not None:
             follow_up, self._follow_up = self._follow_up, None
             follow_up(verdict)
@@ -70,7 +67,7 @@ class WorkHorse:
         work: Callable[[], Any],
         *,
         describe: Callable[[BaseException], ErrorReport],
-        follow_up: Callable[[BaseException, Verdict], None] | None = None,
+        follow_up: Callable[[BaseException, VerdictText], None] | None = None,
     ) -> Any:
         """`work()`'s value (JSON) from a child process, or `HandlerFailed`; `describe` makes the report of
         what `work` raised and `follow_up(error, verdict)` runs in the child once the outcome is recorded."""
@@ -114,7 +111,7 @@ class WorkHorse:
             raise HandlerFailed(report, outcome=outcome)
         raise HandlerFailed(report, outcome=outcome, follow_up=self._send_verdict)
 
-    def _send_verdict(self, verdict: Verdict) -> None:
+    def _send_verdict(self, verdict: VerdictText) -> None:
         """The recorded verdict to the waiting child, which runs the hook; the worker waits for it (within RQ's
         limit, which kills a hook that hangs)."""
         try:
@@ -165,7 +162,7 @@ class WorkHorse:
 def _be_the_horse(
     work: Callable[[], Any],
     describe: Callable[[BaseException], ErrorReport],
-    follow_up: Callable[[BaseException, Verdict], None] | None,
+    follow_up: Callable[[BaseException, VerdictText], None] | None,
     results: int,
     verdicts: int,
 ) -> None:

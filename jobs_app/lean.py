@@ -118,7 +118,7 @@ class LeanWorkerMixin(_RQWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue_class = LeanQueue
-        self._queues_on_this_redis: dict[str, bool] = {}
+        self._on_this_redis: dict[str | None, bool] = {}  # by queue name; None: jobs_app's control Redis
 
     # --- heartbeats and checks between jobs ------------------------------------------------------------------
 
@@ -157,7 +157,14 @@ class LeanWorkerMixin(_RQWorker):
         self._idle_saved = False
         super().set_state(state, pipeline=pipeline)
 
-    _counters_on_this_redis: bool | None = None
+    def _here(self, queue: str | None) -> bool:
+        """Whether `queue`'s Redis (None: the control connection's, where jobs_app's counters live) is this
+        worker's own, so its commands can go in the worker's pipelines. Asked once each."""
+        here = self._on_this_redis.get(queue)
+        if here is None:
+            other = transport.control_connection() if queue is None else transport.connection(queue)
+            here = self._on_this_redis[queue] = transport.same_server(self.connection, other)
+        return here
 
     def _redelivery(self, retry: Retry | None) -> list[tuple[Any, ...]] | None:
         """For a retry the row records (`runner.Redelivery`) whose queue lives on this worker's Redis: the commands
@@ -165,18 +172,7 @@ class LeanWorkerMixin(_RQWorker):
         dispatch = getattr(retry, "dispatch", None)
         if dispatch is None:
             return None
-        here = self._queues_on_this_redis.get(dispatch.queue)
-        if here is None:
-            here = self._queues_on_this_redis[dispatch.queue] = transport.same_server(
-                self.connection, transport.connection(dispatch.queue)
-            )  # the queues of one worker share its Redis (see docs/workers.md): checked once per queue
-        return transport.push_commands([dispatch], now()) if here else None
-
-    def _counters_here(self) -> bool:
-        """Whether jobs_app's counters (the control connection's Redis) live on this worker's Redis."""
-        if self._counters_on_this_redis is None:
-            self._counters_on_this_redis = transport.same_server(self.connection, transport.control_connection())
-        return self._counters_on_this_redis
+        return transport.push_commands([dispatch], now()) if self._here(dispatch.queue) else None
 
     def _set_worker_fields(self, pipeline: Any, heartbeat_ttl: int | None, **fields: Any) -> None:
         """What RQ's `set_state`, `set_current_job_id`, `set_current_job_working_time` and `heartbeat` write to
@@ -298,7 +294,7 @@ class LeanWorkerMixin(_RQWorker):
                 pipeline.execute_command(*command)
             # RQ's set_state(idle) and a full heartbeat: one HSET, one EXPIRE.
             self._set_worker_fields(pipeline, None, state=WorkerStatus.IDLE)
-            counted_here = self._counters_here()
+            counted_here = self._here(None)
             if counted_here:
                 metrics.add_to(pipeline, counts)
             # Busy until this is through, as on RQ's path: a Redis outage here is waited out with the job in hand.

@@ -235,12 +235,13 @@ def _feed_breaker(handler: Handler | None, *, succeeded: bool) -> None:
 
 def _call(handler: Handler, job: Job) -> Any:
     """The handler's call, its value made storable: here, or in a work horse of its own."""
+    work = lambda: encode_result(job.handler, _call_with_timeout(handler, job))  # noqa: E731
     horse = _work_horse.get()
     if horse is None:
-        return encode_result(job.handler, _call_with_timeout(handler, job))
+        return work()
     hooked = handler.on_retry is not None or handler.on_failure is not None
     return horse.call(
-        lambda: encode_result(job.handler, _call_with_timeout(handler, job)),
+        work,
         describe=functools.partial(_report, handler),
         follow_up=functools.partial(_run_hook, handler, job) if hooked else None,
     )
